@@ -1,0 +1,1 @@
+"""AIPP configs: fields, parse/write/validate, generation from a spec, numpy and ONNX emulation."""

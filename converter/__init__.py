@@ -1,0 +1,1 @@
+"""Stage: checkpoint -> ONNX (`export`) and ONNX -> OM (`atc`, real or emulated)."""

@@ -1,0 +1,105 @@
+"""The ``infer-kit`` command line: a click group whose subcommands load on demand.
+
+Each subcommand lives in ``infer_kit/commands/<name>.py`` as ``command`` and only parses
+arguments, calls one library function and prints. The group knows the commands' one-line
+help without importing them, so ``infer-kit --help`` imports neither torch nor onnx.
+User errors (:class:`InferKitError`) print one line and exit non-zero; anything else is
+reported as an internal error, with the traceback under ``-v``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from infer_kit import __version__, console
+from infer_kit.errors import InferKitError
+
+# name -> (module, one-line help); listed in the order a user meets them.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "pipeline": ("infer_kit.commands.pipeline", "Run export -> atc -> preprocess -> run -> evaluate in one go."),
+    "train": ("infer_kit.commands.train", "Train a registry model on an ImageFolder tree (AMP, torchrun DDP)."),
+    "dataset": ("infer_kit.commands.dataset", "Write a real labelled dataset as an ImageNet-layout tree."),
+    "export": ("infer_kit.commands.export", "Export a checkpoint to a verified, spec-stamped ONNX model."),
+    "atc": ("infer_kit.commands.atc", "Compile ONNX to batch-sized OM models (real ATC or CPU emulation)."),
+    "aipp": ("infer_kit.commands.aipp", "Generate, check and emulate AIPP configs."),
+    "preprocess": ("infer_kit.commands.preprocess", "Turn an image folder into input tensor files."),
+    "run": ("infer_kit.commands.run", "Batched inference over tensor files, ais_bench-compatible."),
+    "evaluate": ("infer_kit.commands.evaluate", "Score run outputs into a ModelZoo result.json (top-1..top-5)."),
+    "compare": ("infer_kit.commands.compare", "Per-image agreement between two runs."),
+    "models": ("infer_kit.commands.models", "List the model registry and each model's preprocessing."),
+    "doctor": ("infer_kit.commands.doctor", "Report which tools and backends are available here."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a subcommand's module only when that subcommand runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name, (module, _) in COMMANDS.items() if importlib.util.find_spec(module) is not None]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None or importlib.util.find_spec(entry[0]) is None:
+            return None
+        return importlib.import_module(entry[0]).command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, "--version", prog_name="infer-kit")
+@click.option("-v", "--verbose", count=True, help="More detail (repeatable); tracebacks for internal errors.")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings, errors and final results.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
+    """infer-kit: image classifiers from a PyTorch checkpoint to a scored offline-inference run.
+
+    pth -> onnx -> om (Ascend ATC + AIPP, or an exact CPU emulation) -> tensor files ->
+    batched run (ais_bench or ONNX Runtime) -> top-1/top-5 in result.json.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["verbosity"] = -1 if quiet else verbose
+    console.configure(ctx.obj["verbosity"])
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console-script entry point: one line per user error, never a traceback for one."""
+    args = sys.argv[1:] if argv is None else argv
+    verbose = any(a in ("-v", "--verbose") or (a.startswith("-v") and set(a[1:]) == {"v"}) for a in args)
+    try:
+        return cli.main(args=args, prog_name="infer-kit", standalone_mode=False)
+    except InferKitError as exc:
+        click.echo(f"infer-kit: error: {exc.one_line()}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("infer-kit: aborted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("infer-kit: interrupted; completed files are kept, rerun with --resume to finish", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(141)
+    except Exception as exc:  # a bug: say so plainly
+        if verbose:
+            traceback.print_exc()
+        click.echo(
+            f"infer-kit: internal error: {type(exc).__name__}: {exc} "
+            "(this is a bug; rerun with -v for the traceback and report it)",
+            err=True,
+        )
+        sys.exit(70)

@@ -1,0 +1,51 @@
+"""Click options shared by several commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from infer_kit.spec import CHANNEL_ORDERS, INTERPOLATIONS
+
+
+def _triple(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    try:
+        items = tuple(float(v) for v in value.replace(" ", "").split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: give three comma-separated numbers, e.g. 0.485,0.456,0.406") from None
+    if len(items) not in (1, 3):
+        raise click.BadParameter(f"{value!r}: give one or three comma-separated numbers")
+    return items if len(items) == 3 else items * 3
+
+
+SPEC_OPTION_NAMES = ("resize", "crop", "mean", "std", "interpolation", "channel_order")
+
+
+def spec_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--resize --crop --mean --std --interpolation --channel-order`` overrides of a spec."""
+    options = [
+        click.option("--resize", type=click.IntRange(min=1), help="Short side after resizing (override)."),
+        click.option("--crop", type=click.IntRange(min=1), help="Centre-crop size (override)."),
+        click.option("--mean", callback=_triple, help="Mean in RGB order on the 0..1 scale, e.g. 0.485,0.456,0.406."),
+        click.option("--std", callback=_triple, help="Std in RGB order on the 0..1 scale, e.g. 0.229,0.224,0.225."),
+        click.option("--interpolation", type=click.Choice(INTERPOLATIONS), help="Resize filter (override)."),
+        click.option("--channel-order", type=click.Choice(CHANNEL_ORDERS, case_sensitive=False),
+                     help="Channel planes the model expects (override)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def pop_spec_overrides(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Remove the spec options from a command's kwargs; return the ones the user set."""
+    overrides = {}
+    for name in SPEC_OPTION_NAMES:
+        value = kwargs.pop(name, None)
+        if value is not None:
+            overrides[name] = value
+    return overrides

@@ -1,0 +1,38 @@
+"""Errors a user can act on.
+
+Every problem caused by input (a file, a flag, a config) is raised as an
+:class:`InferKitError` whose message says what was wrong, where, and what to do.
+The CLI prints it on one line and exits with ``exit_code``; anything else that
+escapes is a bug and is reported as such.
+"""
+
+from __future__ import annotations
+
+
+class InferKitError(Exception):
+    """A user-facing error: one line, no traceback."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        text = self.message.rstrip(".")
+        if self.hint:
+            text = f"{text}: {self.hint}"
+        return " ".join(text.split())
+
+
+class GateFailed(InferKitError):
+    """An accuracy or agreement gate was not met (CI should hold the deployment)."""
+
+    exit_code = 3
+
+
+class BackendUnavailable(InferKitError):
+    """An optional backend (ais_bench, atc, torch_npu, a provider) is not installed here."""
+
+    exit_code = 2

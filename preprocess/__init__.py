@@ -1,0 +1,1 @@
+"""Stage: image folders -> input tensor files (+ manifest, label files)."""
