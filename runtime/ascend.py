@@ -1,0 +1,131 @@
+"""Ascend runner: ``.om`` models on an NPU through ais_bench's ``InferSession``.
+
+ais_bench (and its ``aclruntime`` extension, which needs CANN) is imported only when this
+runner is opened. Without an Ascend device and CANN it cannot run; its contract is tested
+against a test double of the ``InferSession`` API, and the real device path is exercised
+only where CANN and ais_bench are installed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from pathlib import Path
+from typing import Any
+
+from infer_kit.runtime.base import with_batch
+
+from infer_kit.artifacts import TensorDesc
+from infer_kit.errors import BackendUnavailable, InferKitError
+
+INSTALL_HINT = (
+    "install CANN and the aclruntime + ais_bench wheels from the ais_bench repository "
+    "(Ascend/tools, ais-bench_workload) and source CANN's set_env.sh; without an Ascend device run the "
+    "emulated artifact (<base>.emu.onnx) with --backend onnxruntime"
+)
+
+# aclDataType values (acl_base.h), for builds whose tensor_desc.datatype is a plain int.
+_ACL_DTYPES = {0: "float32", 1: "float16", 2: "int8", 3: "int32", 4: "uint8", 6: "int16", 7: "uint16",
+               8: "uint32", 9: "int64", 10: "uint64", 11: "float64", 12: "bool"}
+_DTYPE_ALIASES = {"float": "float32", "double": "float64", "half": "float16", "fp16": "float16",
+                  "fp32": "float32"}
+_FORMATS = {0: "NCHW", 1: "NHWC", 2: "ND"}
+
+
+def availability() -> str | None:
+    if importlib.util.find_spec("ais_bench") is None:
+        return f"ais_bench is not installed: {INSTALL_HINT}"
+    try:
+        importlib.import_module("ais_bench.infer.interface")
+    except Exception as exc:  # aclruntime fails in many ways without CANN
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return f"ais_bench is installed but does not import ({first}): {INSTALL_HINT}"
+    return None
+
+
+class AscendRunner:
+    """An ais_bench ``InferSession`` on one device."""
+
+    name = "ascend"
+    provider = "ais_bench"
+
+    def __init__(self, path: str | os.PathLike[str], *, device: int = 0, batch: int | None = None) -> None:
+        try:
+            interface = importlib.import_module("ais_bench.infer.interface")
+        except Exception as exc:
+            raise BackendUnavailable(f"backend 'ascend' is not available here ({exc})", hint=INSTALL_HINT) from None
+        self._interface = interface
+        try:
+            self._session = interface.InferSession(device, str(path))
+        except Exception as exc:  # aclruntime raises RuntimeError/ValueError with its own text
+            raise InferKitError(f"ais_bench cannot load {Path(path).name} on device {device}: {exc}") from None
+        self.device = device
+        self.threads = None
+        raw_inputs = [_desc(d) for d in self._session.get_inputs()]
+        model_batch = raw_inputs[0].shape[0] if raw_inputs and raw_inputs[0].shape else None
+        self.batch = model_batch if model_batch is not None else (batch or 1)
+        if model_batch is None and hasattr(self._session, "set_dynamic_batchsize"):
+            self._session.set_dynamic_batchsize(self.batch)
+        self.inputs = [with_batch(d, self.batch) for d in raw_inputs]
+        self.outputs = [_desc(d) for d in self._session.get_outputs()]
+        self._seen = 0
+
+    def infer(self, feeds: list[Any]) -> list[Any]:
+        return list(self._session.infer(feeds, mode="static"))
+
+    def device_compute_ms(self) -> float | None:
+        """The device's own time for the last ``infer`` (ais_bench's ``exec_time_list``), if it keeps one."""
+        summary = getattr(self._session, "sumary", None) or getattr(self._session, "summary", None)
+        if summary is None:
+            return None
+        times = list(getattr(summary(), "exec_time_list", []) or [])
+        if len(times) <= self._seen:
+            return None
+        self._seen = len(times)
+        last = times[-1]
+        return float(last[1] - last[0]) if isinstance(last, (list, tuple)) else float(last)
+
+    def reset_device_times(self) -> None:
+        """Forget what warm-up recorded, as ais_bench does before timing."""
+        reset = getattr(self._session, "reset_sumaryinfo", None)
+        if callable(reset):
+            reset()
+        self._seen = 0
+        memory = getattr(self._interface, "MemorySummary", None)
+        if memory is not None and hasattr(memory, "reset"):
+            memory.reset()
+
+    def transfer_times(self) -> dict[str, list[float]]:
+        """Host-to-device and device-to-host copy times (ms) that ais_bench recorded."""
+        memory = getattr(self._interface, "MemorySummary", None)
+        if memory is None:
+            return {"h2d": [], "d2h": []}
+        return {"h2d": list(memory.get_H2D_time_list()), "d2h": list(memory.get_D2H_time_list())}
+
+    def close(self) -> None:
+        for method in ("free_resource", "finalize"):
+            func = getattr(self._session, method, None)
+            if callable(func):
+                func()
+                break
+
+
+def open_runner(model: Any, *, device: int = 0, batch: int | None = None, **_: Any) -> AscendRunner:
+    return AscendRunner(model, device=device, batch=batch)
+
+
+def dtype_name(value: Any) -> str:
+    """A numpy dtype name from an aclruntime ``datatype`` (enum, ``dtype.float32`` text or int)."""
+    if isinstance(value, int) and not hasattr(value, "name"):
+        return _ACL_DTYPES.get(value, f"acl:{value}")
+    name = getattr(value, "name", None) or str(value)
+    name = str(name).rsplit(".", 1)[-1].lower().removeprefix("acl_")
+    return _DTYPE_ALIASES.get(name, name)
+
+
+def _desc(value: Any) -> TensorDesc:
+    shape = tuple(int(d) if int(d) >= 0 else None for d in value.shape)
+    fmt = getattr(value, "format", None)
+    fmt_name = _FORMATS.get(fmt, "ND") if isinstance(fmt, int) else str(fmt or "ND")
+    return TensorDesc(str(value.name), shape, dtype_name(value.datatype), fmt_name)

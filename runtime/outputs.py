@@ -1,0 +1,181 @@
+"""Model outputs -> files, byte for byte as ais_bench writes them.
+
+Each output of a batch is split along the batch axis into one piece per input file, and
+piece j of output i is written to ``{key}_{i}.{ext}``, ``key`` being input 0's file name up
+to its first ``.``:
+
+* ``BIN``: the raw array bytes in its own dtype (``ndarray.tofile``);
+* ``NPY``: ``np.save`` of the piece (its batch axis kept, e.g. ``(1, 1000)``);
+* ``TXT``: ``reshape(-1, shape[-1])``, one line per row, every value formatted ``%f`` for
+  floating dtypes and ``%d`` otherwise, each followed by one space (so a line ends
+  ``"... 0.123456 \\n"``), exactly what ais_bench's ``np.savetxt(..., newline=" ")`` gives.
+
+Files are written under a temporary name and renamed, on a writer thread fed through a
+bounded queue, so compute never waits for the disk and an interrupted run leaves complete
+files or none.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import queue
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from infer_kit.errors import InferKitError
+from infer_kit.fsutil import TMP_SUFFIX, atomic_write
+from infer_kit.labels import image_key
+
+if TYPE_CHECKING:
+    import numpy as np
+    from infer_kit.runtime.inputs import Batch
+
+OUTFMTS = ("BIN", "NPY", "TXT")
+
+
+def check_outfmt(outfmt: str) -> str:
+    value = str(outfmt).upper()
+    if value not in OUTFMTS:
+        raise InferKitError(f"unknown --outfmt {outfmt!r}", hint="use BIN, NPY or TXT")
+    return value
+
+
+def output_filename(input_file: str | os.PathLike[str], index: int, outfmt: str) -> str:
+    """``{name up to the first dot}_{index}.{ext}`` (ais_bench's naming)."""
+    return f"{image_key(os.fspath(input_file))}_{index}.{outfmt.lower()}"
+
+
+def txt_format(array: np.ndarray) -> str:
+    import numpy as np
+
+    return "%f" if array.dtype in (np.float16, np.float32, np.float64) else "%d"
+
+
+def encode_txt(array: np.ndarray) -> bytes:
+    """ais_bench's TXT bytes (see the module docstring); equal to its ``np.savetxt`` loop."""
+    rows = array.reshape(-1, array.shape[-1])
+    fmt = txt_format(rows)
+    width = rows.shape[1]
+    template = (fmt + " ") * width + "\n"
+    return "".join(template % tuple(row) for row in rows.tolist()).encode("latin1")
+
+
+def encode(array: np.ndarray, outfmt: str) -> bytes:
+    import numpy as np
+
+    if outfmt == "BIN":
+        return np.ascontiguousarray(array).tobytes()
+    if outfmt == "NPY":
+        buffer = io.BytesIO()
+        np.save(buffer, array)
+        return buffer.getvalue()
+    return encode_txt(array)
+
+
+def write_output(path: str | os.PathLike[str], array: np.ndarray, outfmt: str) -> int:
+    """Write one output file atomically; return its size."""
+    data = encode(array, outfmt)
+    with atomic_write(path, "wb") as handle:
+        handle.write(data)
+    return len(data)
+
+
+def split_batch(array: np.ndarray, slots: int, *, output_index: int) -> list[np.ndarray]:
+    """One piece per input slot along axis 0 (ais_bench's ``--output_batchsize_axis 0``)."""
+    import numpy as np
+
+    if array.ndim == 0 or array.shape[0] % slots:
+        raise InferKitError(
+            f"save out files error array shape:{tuple(array.shape)} of output {output_index} "
+            f"does not split into {slots} input files along axis 0",
+            hint="the model's outputs must carry the batch on axis 0",
+        )
+    return np.array_split(array, slots, axis=0) if slots > 1 else [array]
+
+
+def existing_outputs(folder: Path) -> set[str]:
+    """Names of complete output files in ``folder`` (temporary files excluded)."""
+    if not folder.is_dir():
+        return set()
+    return {e.name for e in os.scandir(folder) if not e.name.endswith(TMP_SUFFIX) and e.is_file()}
+
+
+class _Failure:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_DONE = object()
+
+
+class OutputWriter:
+    """Writes batches' outputs on a thread; ``submit`` blocks only when ``depth`` batches wait."""
+
+    def __init__(self, folder: Path, outfmt: str, depth: int = 4) -> None:
+        self.folder = folder
+        self.outfmt = outfmt
+        self.files_written = 0
+        self.bytes_written = 0
+        self.filesinfo: dict[int, dict[str, list[str]]] = {}
+        self._error: BaseException | None = None
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, depth))
+        self._thread = threading.Thread(target=self._work, name="infer-kit-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, batch: Batch, outputs: Sequence[np.ndarray]) -> None:
+        self._raise_pending()
+        self._queue.put((batch, list(outputs)))
+
+    def close(self) -> None:
+        """Wait for every queued file; raise the writer's error, if any."""
+        if self._thread.is_alive():
+            self._queue.put(_DONE)
+            self._thread.join()
+        self._raise_pending()
+
+    def abort(self) -> None:
+        """Stop without waiting for queued batches (their files are simply not written)."""
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        if self._thread.is_alive():
+            self._queue.put(_DONE)
+            self._thread.join()
+
+    def _raise_pending(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _DONE:
+                return
+            if self._error is not None:
+                continue
+            try:
+                self._write_batch(*item)
+            except BaseException as exc:  # raised again in the producer's thread
+                self._error = exc
+
+    def _write_batch(self, batch: Batch, outputs: list[np.ndarray]) -> None:
+        pieces = [split_batch(out, batch.size, output_index=i) for i, out in enumerate(outputs)]
+        for slot in range(batch.real):
+            sample_id = batch.index * batch.size + slot
+            infiles = [str(files[slot]) for files in batch.files]
+            outfiles = []
+            for i, parts in enumerate(pieces):
+                path = self.folder / output_filename(batch.files[0][slot], i, self.outfmt)
+                try:
+                    self.bytes_written += write_output(path, parts[slot], self.outfmt)
+                except OSError as exc:
+                    raise InferKitError(f"cannot write output file {path}: {exc.strerror}") from None
+                self.files_written += 1
+                outfiles.append(str(path))
+            self.filesinfo[sample_id] = {"infiles": infiles, "outfiles": outfiles}
