@@ -68,30 +68,36 @@ class TorchRunner:
 def open_runner(model: Any, *, batch: int | None = None, threads: int | None = None, arch: str | None = None,
                 input_shape: tuple[int, ...] | None = None, num_classes: int | None = None, trust: bool = False,
                 **_: Any) -> TorchRunner:
-    """A runner from an ``nn.Module`` (with ``input_shape`` or ``arch``) or a checkpoint path (with ``arch``)."""
+    """A runner from an ``nn.Module`` (with ``input_shape`` or ``arch``) or a checkpoint path.
+
+    A checkpoint that records its architecture (infer-kit's trainer, pytorch/examples) needs
+    no ``arch``; the input size comes from the checkpoint's spec, else the registry's.
+    """
+    from infer_kit.registry import get_model
+
     batch = batch or 1
+    spec = get_model(arch).spec if arch is not None else None
+    if not hasattr(model, "forward"):
+        model, spec = load_checkpoint(arch, model, num_classes=num_classes, trust=trust)
     if input_shape is None:
-        if arch is None:
+        if spec is None:
             raise InferKitError(
                 "the torch backend needs the architecture to know the input size", hint="pass --arch NAME"
             )
-        from infer_kit.registry import get_model
-
-        input_shape = (batch, *get_model(arch).spec.sample_shape("float"))
-    if not hasattr(model, "forward"):
-        if arch is None:
-            raise InferKitError(f"the torch backend needs --arch to build the module for checkpoint {model}")
-        model = load_checkpoint(arch, model, num_classes=num_classes, trust=trust)
+        input_shape = (batch, *spec.sample_shape("float"))
     return TorchRunner(model, tuple(input_shape), threads=threads)
 
 
-def load_checkpoint(arch: str, path: Any, *, num_classes: int | None = None, trust: bool = False) -> Any:
-    """The module of ``arch`` with the weights of checkpoint ``path`` (the converter's loader)."""
+def load_checkpoint(arch: str | None, path: Any, *, num_classes: int | None = None,
+                    trust: bool = False) -> tuple[Any, Any]:
+    """(module, spec) for checkpoint ``path`` through the converter's loader (weights-only unless trusted)."""
     if importlib.util.find_spec("infer_kit.converter.checkpoint") is None:
         raise InferKitError(
             "loading checkpoints needs infer_kit.converter.checkpoint, which this installation lacks",
             hint="pass an nn.Module from Python, or run the exported ONNX with --backend onnxruntime",
         )
+    from infer_kit.registry import get_model
+
     checkpoint = importlib.import_module("infer_kit.converter.checkpoint")
-    module, _info = checkpoint.load_checkpoint_model(arch, path, num_classes=num_classes, trust=trust)
-    return module
+    module, info = checkpoint.load_checkpoint_model(arch, path, num_classes=num_classes, trust=trust)
+    return module, info.spec or get_model(info.arch).spec
