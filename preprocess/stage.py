@@ -1,0 +1,360 @@
+"""The ``preprocess`` stage: an image folder -> one tensor file per image + manifest + labels.
+
+:func:`preprocess` is the library entry point the CLI and ``pipeline`` call. The spec and
+layout come from exactly one of a model file (``target``: its metadata or artifact
+manifest decide both, so tensors cannot mismatch the model by accident), a ModelZoo
+``preset``, a registry ``model`` name, or an explicit ``spec``. Without a model file the
+layout defaults to ``aipp``, what ``imagenet_torch_preprocess.py`` writes for the AIPP
+recipe.
+
+Rerun rules: a destination already holding another spec's or layout's tensors is refused,
+naming both sides. Without ``resume`` every file is rewritten (the output is
+deterministic, so the bytes come out the same); with ``resume`` complete files (right
+size) are kept and missing or partial ones are redone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infer_kit.preprocess.label_files import CLASS_INDEX_FILE, missing_labels, write_tree_labels
+from infer_kit.preprocess.sources import ImageFile, check_unique_keys, list_images
+from infer_kit.preprocess.writer import Job, Task, default_workers, effective_workers, write_tensors
+
+from infer_kit.artifacts import FOLDER_MANIFEST, read_folder_manifest, write_folder_manifest
+from infer_kit.console import log, progress
+from infer_kit.errors import InferKitError
+from infer_kit.fsutil import remove_stale_partials
+from infer_kit.spec import LAYOUTS, PreprocessSpec
+
+ON_ERROR = ("stop", "skip")
+DEFAULT_LAYOUT = "aipp"
+
+
+@dataclass(frozen=True)
+class ResolvedInput:
+    """The spec and layout the tensors are written for, and where they came from."""
+
+    spec: PreprocessSpec
+    layout: str
+    source: str
+    target: Path | None = None
+
+
+@dataclass
+class PreprocessResult:
+    """What a :func:`preprocess` call did (the CLI prints it as the summary)."""
+
+    dst: Path
+    manifest_path: Path
+    spec: PreprocessSpec
+    layout: str
+    spec_source: str
+    source_kind: str
+    total: int
+    written: int
+    kept: int
+    bytes_written: int
+    seconds: float
+    workers: int
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    labels_path: Path | None = None
+    class_index_path: Path | None = None
+    classes: int = 0
+    unlabelled: list[str] = field(default_factory=list)
+    ignored: int = 0
+
+    @property
+    def count(self) -> int:
+        """Tensor files in the destination after the run."""
+        return self.written + self.kept
+
+    @property
+    def bytes_per_file(self) -> int:
+        return self.spec.sample_nbytes(self.layout)
+
+    @property
+    def images_per_second(self) -> float:
+        return self.written / self.seconds if self.seconds > 0 else 0.0
+
+
+def resolve_input(
+    *,
+    target: str | os.PathLike[str] | None = None,
+    preset: str | None = None,
+    model: str | None = None,
+    spec: PreprocessSpec | None = None,
+    layout: str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> ResolvedInput:
+    """Decide spec and layout from exactly one of ``target``, ``preset``, ``model``, ``spec``."""
+    given = [name for name, value in (("--for", target), ("--preset", preset), ("--model", model), ("spec", spec))
+             if value is not None]
+    if not given:
+        raise InferKitError(
+            "preprocess needs to know which model the tensors are for",
+            hint="give --for MODEL_FILE (an exported .onnx or an atc artifact), --model NAME or --preset NAME",
+        )
+    if len(given) > 1:
+        raise InferKitError(f"give only one of {' / '.join(given)}: each decides the preprocessing spec")
+    if layout is not None and layout not in LAYOUTS:
+        raise InferKitError(f"unknown layout {layout!r}", hint="use aipp or float")
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if target is not None:
+        return _resolve_target(Path(target), layout, overrides)
+    if preset is not None:
+        from infer_kit.presets import get_preset
+
+        base, source = get_preset(preset), f"preset {preset!r}"
+    elif model is not None:
+        from infer_kit.registry import get_model
+
+        entry = get_model(model)
+        base, source = entry.spec, f"model {entry.name!r} ({entry.spec_source})"
+    else:
+        assert spec is not None
+        base, source = spec, "the given spec"
+    if overrides:
+        base = base.with_overrides(**overrides)
+        source += " with overrides " + ", ".join(f"{k}={v}" for k, v in overrides.items())
+    return ResolvedInput(base, layout or DEFAULT_LAYOUT, source)
+
+
+def preprocess(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    *,
+    spec: PreprocessSpec | None = None,
+    layout: str | None = None,
+    target: str | os.PathLike[str] | None = None,
+    preset: str | None = None,
+    model: str | None = None,
+    workers: int | None = None,
+    resume: bool = False,
+    limit: int | None = None,
+    on_error: str = "stop",
+    labels: str | os.PathLike[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> PreprocessResult:
+    """Turn the images under ``src`` into ``dst/<key>.bin`` tensor files (see the module docstring)."""
+    started = time.perf_counter()
+    if on_error not in ON_ERROR:
+        raise InferKitError(f"unknown --on-error policy {on_error!r}", hint="use stop or skip")
+    if limit is not None and limit < 1:
+        raise InferKitError(f"--limit must be a positive number of images, got {limit}")
+    if workers is not None and workers < 1:
+        raise InferKitError(f"--workers must be at least 1, got {workers}")
+    resolved = resolve_input(target=target, preset=preset, model=model, spec=spec, layout=layout,
+                             overrides=overrides)
+    src, dst = Path(src), Path(dst)
+    if src.exists() and dst.exists() and src.resolve() == dst.resolve():
+        raise InferKitError(f"destination {dst} is the source folder", hint="write the tensors to a separate folder")
+    listing = list_images(src, exclude=[dst])
+    images = listing.images[:limit] if limit else listing.images
+    check_unique_keys(images)
+    if listing.ignored:
+        count = len(listing.ignored)
+        log.info(f"ignored {count} file{'s' if count > 1 else ''} that {'are' if count > 1 else 'is'} not an image "
+                 f"(e.g. {listing.ignored[0]})")
+    unlabelled = _check_labels(labels, images, on_error)
+    _check_destination(dst, resolved, {image.key for image in images})
+
+    dst.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(dst)
+    manifest = _manifest(resolved, listing.root, listing.kind, count=0, complete=False)
+    write_folder_manifest(dst, manifest)
+
+    nbytes = resolved.spec.sample_nbytes(resolved.layout)
+    todo = [image for image in images if not (resume and _is_complete(dst / f"{image.key}.bin", nbytes))]
+    kept = len(images) - len(todo)
+    if kept:
+        log.info(f"resuming: {kept} complete files kept, {len(todo)} to write")
+    workers = effective_workers(len(todo), workers or default_workers())
+    written, bytes_written, skipped = _write_all(todo, dst, resolved, workers, on_error)
+
+    skipped_keys = {item["key"] for item in skipped}
+    done = [image for image in images if image.key not in skipped_keys]
+    labels_path, class_index_path = _label_files(labels, listing.kind, listing.classes, done, dst)
+    seconds = time.perf_counter() - started
+    manifest = _manifest(
+        resolved, listing.root, listing.kind, count=len(done), complete=True,
+        skipped=[{"file": item["file"], "reason": item["reason"]} for item in skipped],
+        labels=_relative(labels_path, dst), class_index=_relative(class_index_path, dst),
+        classes=len(listing.classes), unlabelled=unlabelled, seconds=round(seconds, 3), workers=workers,
+    )
+    write_folder_manifest(dst, manifest)
+    return PreprocessResult(
+        dst=dst, manifest_path=dst / FOLDER_MANIFEST, spec=resolved.spec, layout=resolved.layout,
+        spec_source=resolved.source, source_kind=listing.kind, total=len(images), written=written, kept=kept,
+        bytes_written=bytes_written, seconds=seconds, workers=workers, skipped=manifest["skipped"],
+        labels_path=labels_path, class_index_path=class_index_path, classes=len(listing.classes),
+        unlabelled=unlabelled, ignored=len(listing.ignored),
+    )
+
+
+def _resolve_target(target: Path, layout: str | None, overrides: dict[str, Any]) -> ResolvedInput:
+    from infer_kit.artifacts import describe_model
+
+    if overrides:
+        raise InferKitError(
+            f"spec overrides ({', '.join('--' + k.replace('_', '-') for k in overrides)}) cannot be combined "
+            f"with --for {target}",
+            hint="the model file decides the spec; use --model or --preset to preprocess with another spec",
+        )
+    described = describe_model(target)
+    if described.spec is None:
+        raise InferKitError(
+            f"model {target} carries no preprocessing spec (no infer-kit metadata or artifact manifest)",
+            hint="re-export it with 'infer-kit export', or give --model NAME or --preset NAME instead",
+        )
+    if described.layout is None:
+        raise InferKitError(f"model {target} does not say which input layout it takes",
+                            hint="rebuild it with 'infer-kit atc', or give --model or --preset with --layout")
+    if layout is not None and layout != described.layout:
+        raise InferKitError(
+            f"--layout {layout} conflicts with {target}, which takes {described.layout} tensors "
+            f"({described.spec.sample_dtype(described.layout)} "
+            f"{'x'.join(map(str, described.spec.sample_shape(described.layout)))})",
+            hint="leave out --layout: the model decides it",
+        )
+    source = f"{described.kind} model {target}"
+    return ResolvedInput(described.spec, described.layout, source, target)
+
+
+def _check_labels(labels: str | os.PathLike[str] | None, images: list[ImageFile], on_error: str) -> list[str]:
+    if labels is None:
+        return []
+    missing = missing_labels(labels, images)
+    if missing and on_error == "stop":
+        raise InferKitError(
+            f"label file {labels} has no label for {len(missing)} of {len(images)} images "
+            f"(e.g. {', '.join(missing[:3])})",
+            hint="give the label file of this image set, or --on-error skip to write the tensors anyway",
+        )
+    if missing:
+        log.warning(f"{len(missing)} images have no label in {labels} (e.g. {', '.join(missing[:3])}); "
+                    "they are listed under 'unlabelled' in the manifest")
+    return missing
+
+
+def _check_destination(dst: Path, resolved: ResolvedInput, keys: set[str]) -> None:
+    """Refuse a destination that holds another spec's tensors, or files this run would not write."""
+    if dst.exists() and not dst.is_dir():
+        raise InferKitError(f"destination {dst} is a file", hint="give a folder for the tensor files")
+    if not dst.is_dir():
+        return
+    existing = sorted(entry.name for entry in os.scandir(dst) if entry.name.endswith(".bin") and entry.is_file())
+    manifest = read_folder_manifest(dst)
+    if manifest is None:
+        if existing:
+            raise InferKitError(
+                f"destination {dst} already holds {len(existing)} .bin files without an infer-kit manifest "
+                f"(e.g. {existing[0]})",
+                hint="use an empty folder, or delete those files",
+            )
+        if (dst / FOLDER_MANIFEST).exists():
+            raise InferKitError(f"{dst / FOLDER_MANIFEST} is not an infer-kit folder manifest",
+                                hint="use an empty folder, or delete that file")
+        return
+    mine = resolved.spec
+    if manifest.layout != resolved.layout or mine.differences(manifest.spec, layout=resolved.layout):
+        diffs = mine.differences(manifest.spec, layout=resolved.layout) if manifest.layout == resolved.layout else []
+        detail = f" ({'; '.join(diffs)})" if diffs else ""
+        raise InferKitError(
+            f"destination {dst} holds {manifest.layout} tensors for spec [{manifest.spec.describe()}], "
+            f"this run writes {resolved.layout} tensors for spec [{mine.describe()}]{detail}",
+            hint="use another destination folder, or delete this one to replace its tensors",
+        )
+    stale = [name for name in existing if name[: -len(".bin")] not in keys]
+    if stale:
+        raise InferKitError(
+            f"destination {dst} holds {len(stale)} .bin files that this run would not write (e.g. {stale[0]}): "
+            "they come from other images or a larger --limit",
+            hint="use an empty folder, or delete those files",
+        )
+
+
+def _is_complete(path: Path, nbytes: int) -> bool:
+    try:
+        return path.stat().st_size == nbytes
+    except OSError:
+        return False
+
+
+def _write_all(
+    images: list[ImageFile], dst: Path, resolved: ResolvedInput, workers: int, on_error: str
+) -> tuple[int, int, list[dict[str, str]]]:
+    """Write every image's tensor file; return (files written, bytes written, skipped images)."""
+    job = Job(resolved.spec, resolved.layout, str(dst))
+    tasks = [Task(index, str(image.path), image.key) for index, image in enumerate(images)]
+    written = bytes_written = 0
+    skipped: list[dict[str, str]] = []
+    with progress(total=len(tasks), desc="preprocess", unit="img") as bar, \
+            contextlib.closing(write_tensors(tasks, job, workers=workers)) as outcomes:
+        for chunk in outcomes:
+            for outcome in chunk:
+                image = images[outcome.index]
+                if outcome.reason is None:
+                    written += 1
+                    bytes_written += outcome.nbytes
+                    continue
+                if on_error == "stop":
+                    outcomes.close()
+                    raise InferKitError(
+                        f"cannot preprocess {image.path}: {outcome.reason}",
+                        hint="fix or remove the file, or rerun with --on-error skip "
+                        "(and --resume to keep the files already written)",
+                    )
+                log.warning(f"skipped {image.path}: {outcome.reason}")
+                skipped.append({"file": image.relpath, "reason": outcome.reason, "key": image.key})
+            bar.update(len(chunk))
+    skipped.sort(key=lambda item: item["file"])
+    return written, bytes_written, skipped
+
+
+def _label_files(
+    labels: str | os.PathLike[str] | None, kind: str, classes: list[str], done: list[ImageFile], dst: Path
+) -> tuple[Path | None, Path | None]:
+    if labels is not None:
+        return Path(labels), None
+    if kind != "tree":
+        return None, None
+    return write_tree_labels(dst, done, classes), dst / CLASS_INDEX_FILE
+
+
+def _manifest(resolved: ResolvedInput, root: Path, kind: str, *, count: int, complete: bool,
+              **extra: Any) -> dict[str, Any]:
+    spec, layout = resolved.spec, resolved.layout
+    data = {
+        "spec": spec.to_dict(),
+        "spec_source": resolved.source,
+        "target": str(resolved.target) if resolved.target else None,
+        "layout": layout,
+        "dtype": spec.sample_dtype(layout),
+        "shape": list(spec.sample_shape(layout)),
+        "bytes_per_file": spec.sample_nbytes(layout),
+        "count": count,
+        "source": str(root.resolve()),
+        "source_kind": kind,
+        "complete": complete,
+        "skipped": [],
+        "labels": None,
+        "class_index": None,
+        "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    data.update(extra)
+    return data
+
+
+def _relative(path: Path | None, base: Path) -> str | None:
+    if path is None:
+        return None
+    try:
+        return os.path.relpath(path.resolve(), base.resolve())
+    except ValueError:
+        return str(path.resolve())

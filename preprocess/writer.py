@@ -1,0 +1,203 @@
+"""Writing tensor files in parallel worker processes, streaming and crash-safe.
+
+Each worker decodes, transforms and writes its own images (only file names go in and a
+few numbers come back), so memory stays bounded by the images in flight whatever the
+folder size. Every file is written to a hidden temporary name in the destination and
+renamed into place: a killed run leaves complete files or none.
+
+Workers come from a ``forkserver`` (the server imports PIL and numpy once; workers fork
+from it), not from a fork of the caller, which may hold threads (torch, tqdm). A worker
+that dies (killed, out of memory) turns into an :class:`InferKitError`, never a hang.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import multiprocessing
+import os
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+
+from infer_kit.preprocess.transforms import BadImage, load_rgb, sample_bytes
+
+from infer_kit.errors import InferKitError
+from infer_kit.fsutil import TMP_SUFFIX
+from infer_kit.spec import PreprocessSpec
+
+MAX_CHUNK = 16
+# Below this many images starting worker processes costs more than it saves.
+MIN_PARALLEL_IMAGES = 24
+TASKS_PER_WORKER = 3
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every worker needs to know, sent once per worker."""
+
+    spec: PreprocessSpec
+    layout: str
+    dst: str
+
+
+@dataclass(frozen=True)
+class Task:
+    """One image to write: its position in the caller's list, source path and key."""
+
+    index: int
+    path: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one task: bytes written, or why the image was bad."""
+
+    index: int
+    nbytes: int
+    reason: str | None = None
+
+
+def default_workers() -> int:
+    """All the cores this process may use."""
+    if hasattr(os, "process_cpu_count"):
+        return os.process_cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+def write_one(task: Task, job: Job) -> Outcome:
+    """Decode, transform and atomically write one image."""
+    try:
+        data = sample_bytes(load_rgb(task.path), job.spec, job.layout)
+    except BadImage as exc:
+        return Outcome(task.index, 0, exc.reason)
+    target = Path(job.dst) / f"{task.key}.bin"
+    try:
+        write_file_atomic(target, data)
+    except OSError as exc:
+        raise InferKitError(f"cannot write {target}: {exc.strerror or exc}", hint="check the free space and "
+                            "permissions of the destination, then rerun with --resume") from None
+    return Outcome(task.index, len(data))
+
+
+def write_file_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a hidden temporary name beside ``path``, then rename it into place.
+
+    Unlike ``fsutil.atomic_write`` (``mkstemp``: mode 0600) the file gets the usual
+    permissions (0666 minus the umask), as the ModelZoo script's ``tofile`` would give it:
+    the tensors are often read by another user or container. The temporary name matches
+    ``fsutil.remove_stale_partials``.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def effective_workers(tasks: int, workers: int) -> int:
+    """Worker processes actually used for ``tasks`` images (1 = in this process)."""
+    if tasks < MIN_PARALLEL_IMAGES or not can_start_workers():
+        return 1
+    return max(1, min(workers, len(_chunk_bounds(tasks, workers))))
+
+
+def write_tensors(tasks: Sequence[Task], job: Job, *, workers: int) -> Iterator[list[Outcome]]:
+    """Yield the outcomes of ``tasks`` chunk by chunk (in completion order).
+
+    With one worker, or too few images to share, the work runs in this process.
+    Close the generator (``contextlib.closing``) to stop early: pending chunks are cancelled.
+    """
+    if not tasks:
+        return
+    chunks = [tasks[start:stop] for start, stop in _chunk_bounds(len(tasks), workers)]
+    workers = effective_workers(len(tasks), workers)
+    if workers <= 1:
+        for part in chunks:
+            yield [write_one(task, job) for task in part]
+        return
+    yield from _write_in_pool(chunks, job, workers)
+
+
+def _write_in_pool(chunks: list[Sequence[Task]], job: Job, workers: int) -> Iterator[list[Outcome]]:
+    executor = ProcessPoolExecutor(
+        max_workers=workers, mp_context=pool_context(), initializer=_init_worker, initargs=(job,)
+    )
+    pending: set[Future[list[Outcome]]] = set()
+    queue = iter(chunks)
+    try:
+        for part in queue:
+            pending.add(executor.submit(_write_chunk, list(part)))
+            if len(pending) >= workers * TASKS_PER_WORKER:
+                break
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                part = next(queue, None)
+                if part is not None:
+                    pending.add(executor.submit(_write_chunk, list(part)))
+                yield future.result()
+    except BrokenProcessPool:
+        raise InferKitError(
+            "a preprocessing worker process died (killed, or out of memory); the files it finished are kept",
+            hint="rerun with --resume to finish the rest",
+        ) from None
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _chunk_bounds(tasks: int, workers: int) -> list[tuple[int, int]]:
+    """Small chunks (a few per worker in flight) keep the cores busy until the end."""
+    size = max(1, min(MAX_CHUNK, math.ceil(tasks / (max(workers, 1) * TASKS_PER_WORKER))))
+    return [(start, min(start + size, tasks)) for start in range(0, tasks, size)]
+
+
+_job: Job | None = None
+
+
+def _init_worker(job: Job) -> None:
+    global _job
+    _job = job
+    # Ctrl-C is handled by the parent, which cancels the work; workers just finish their chunk.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _write_chunk(tasks: list[Task]) -> list[Outcome]:
+    assert _job is not None, "worker not initialised"
+    return [write_one(task, _job) for task in tasks]
+
+
+def pool_context() -> multiprocessing.context.BaseContext:
+    """The start method for worker processes: a forkserver with the heavy imports preloaded."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__, "numpy", "infer_kit.preprocess.stage", "infer_kit.cli"])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def can_start_workers() -> bool:
+    """False when worker processes could not re-import ``__main__`` (code piped into ``python -``).
+
+    forkserver and spawn workers import the parent's main script by path; when it has a
+    path that is not a file they die on start-up, so the work then runs in this process.
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    return path is None or getattr(main, "__spec__", None) is not None or os.path.isfile(path)
