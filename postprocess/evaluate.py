@@ -257,14 +257,16 @@ def _match(outputs: RunOutputs, truth: GroundTruth, allow_partial: bool) -> list
     unlabelled = [k for k in outputs.keys if k not in truth.labels]
     if unlabelled:
         raise InferKitError(
-            f"{len(unlabelled)} of {len(keys)} outputs have no label in {truth.source} "
+            f"{len(unlabelled)} of {len(keys)} outputs {'has' if len(unlabelled) == 1 else 'have'} no label in "
+            f"{truth.source} "
             f"(first: {first_names(unlabelled)})",
             hint="check that the labels belong to these images (keys are file names up to the first '.')",
         )
     missing = sorted((k for k in truth.labels if k not in keys), key=natural_key)
     if missing and not allow_partial:
         raise InferKitError(
-            f"{len(missing)} of {len(truth.labels)} labelled images have no output in "
+            f"{len(missing)} of {len(truth.labels)} labelled images {'has' if len(missing) == 1 else 'have'} "
+            f"no output in "
             f"{', '.join(map(str, outputs.folders))} (first: {first_names(missing)})",
             hint=f"finish the run, add the missing shard, or pass --allow-partial to score the {len(keys)} "
             f"images present ({100 * len(keys) / len(truth.labels):.2f}% coverage)",
@@ -312,7 +314,8 @@ def _model_labels(files: list[OutputFile], truth: GroundTruth, offset: int, clas
     outside = [f"{f.key}={truth.labels[f.key]}" for f, label in zip(files, shifted, strict=True) if label >= classes]
     if outside:
         raise InferKitError(
-            f"{len(outside)} labels do not fit outputs of width {classes} with label offset {offset} "
+            f"{len(outside)} label{' does' if len(outside) == 1 else 's do'} not fit outputs of width {classes} "
+            f"with label offset {offset} "
             f"(first: {first_names(outside)})",
             hint="check --label-offset and that the label file belongs to this model's classes",
         )

@@ -404,14 +404,22 @@ def _check_values(values):  # -> np.ndarray
     return values
 
 
+# kind -> (verb phrase for one file, for several)
 PROBLEM_TEXT = {
-    "unreadable": "cannot be read",
-    "empty": "are empty",
-    "non-numeric": "are not numeric",
-    "nan": "contain NaN",
-    "ragged": "are ragged (rows of different lengths, or a size that is not whole rows)",
-    "rows": "hold more than one row (one sample per file expected)",
+    "unreadable": ("cannot be read", "cannot be read"),
+    "empty": ("is empty", "are empty"),
+    "non-numeric": ("is not numeric", "are not numeric"),
+    "nan": ("contains NaN", "contain NaN"),
+    "ragged": ("is ragged (rows of different lengths, or a size that is not whole rows)",
+               "are ragged (rows of different lengths, or a size that is not whole rows)"),
+    "rows": ("holds more than one row (one sample per file expected)",
+             "hold more than one row (one sample per file expected)"),
 }
+
+
+def count_files(count: int, where: str = "") -> str:
+    """``1 output file``, ``3 output files``, with an optional ``where`` after the noun."""
+    return f"{count} output file{'' if count == 1 else 's'}{where}"
 
 
 @dataclass
@@ -440,7 +448,7 @@ class ProblemLog:
     def __bool__(self) -> bool:
         return bool(self.by_kind) or bool(self.widths)
 
-    def raise_if_any(self, *, total: int, width: int, width_source: str, what: str = "output files",
+    def raise_if_any(self, *, total: int, width: int, width_source: str, where: str = "",
                      hint: str = "rerun 'infer-kit run' for those images") -> None:
         """One error naming every kind of problem with its count and first files."""
         if not self:
@@ -448,15 +456,17 @@ class ProblemLog:
         parts: list[str] = []
         if self.widths:
             bad = sum(self.widths.values())
+            good = total - bad - sum(len(items) for items in self.by_kind.values())
             others = ", ".join(f"{n} with {w}" for w, n in sorted(self.widths.items()))
             first = ", ".join(f"{name} ({w})" for name, w in self.width_examples[:_FIRST])
             parts.append(
-                f"mixed output widths: {total - bad} {what} have {width} values ({width_source}), "
-                f"{others} (first: {first}{', ...' if bad > _FIRST else ''})"
+                f"mixed output widths: {count_files(good, where)} {'has' if good == 1 else 'have'} {width} values "
+                f"({width_source}), {others} (first: {first}{', ...' if bad > _FIRST else ''})"
             )
         for kind, items in self.by_kind.items():
             items = sorted(items, key=lambda item: natural_key(item[0]))
             first = "; ".join(f"{name}: {detail}" for name, detail in items[:_FIRST])
             more = "; ..." if len(items) > _FIRST else ""
-            parts.append(f"{len(items)} {what} {PROBLEM_TEXT.get(kind, kind)} ({first}{more})")
+            one, several = PROBLEM_TEXT.get(kind, (kind, kind))
+            parts.append(f"{count_files(len(items), where)} {one if len(items) == 1 else several} ({first}{more})")
         raise InferKitError("; ".join(parts), hint=hint)
