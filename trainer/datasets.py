@@ -43,7 +43,7 @@ FASHION_MNIST_CLASSES = (
 )
 DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 MARKER = "dataset.json"
-LAYOUT_ENTRIES = {"train", "val", "val_flat", "val_label.txt", "class_index.json", MARKER}
+IN_PROGRESS = ".dataset.in-progress.json"
 IDX_DTYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -147,7 +147,7 @@ def load_fashion_mnist(
 def load_digits(
     size: int = 32, limit_train: int | None = None, limit_val: int | None = None, val_every: int = 5
 ) -> tuple[dict[str, Split], list[str]]:
-    """scikit-learn's packaged 8x8 digits (1,797 scans), upscaled to ``size`` px; every 5th image is val."""
+    """scikit-learn's packaged 8x8 digits (1,797 scans), upscaled to ``size`` px; every 5th image of a class is val."""
     import numpy as np
     from PIL import Image
     from sklearn.datasets import load_digits as sklearn_digits
@@ -157,7 +157,11 @@ def load_digits(
     resample = Image.Resampling.BILINEAR
     images = np.stack([np.asarray(Image.fromarray(p).resize((size, size), resample)) for p in pixels])
     labels = bunch.target.astype("int64")
-    is_val = np.arange(len(labels)) % val_every == 0
+    rank_in_class = np.zeros(len(labels), dtype=np.int64)
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        rank_in_class[members] = np.arange(len(members))
+    is_val = rank_in_class % val_every == 0
     splits = {
         "train": Split(images[~is_val][:limit_train], labels[~is_val][:limit_train]),
         "val": Split(images[is_val][:limit_val], labels[is_val][:limit_val]),
@@ -181,8 +185,9 @@ def write_dataset(
     done = _already_complete(root, identity)
     if done is not None:
         return done
-    _check_target(root)
+    _check_target(root, identity)
     _check_splits(name, splits, len(folders))
+    write_json_atomic(root / IN_PROGRESS, identity)
     written = 0
     for split, data in splits.items():
         written += _write_split(root, split, data, folders)
@@ -192,6 +197,7 @@ def write_dataset(
     write_class_index(root / "class_index.json", folders, list(class_names))
     write_json_atomic(root / MARKER, {**identity, "classes": folders, "counts": counts,
                                       "layout": "train/<class>, val/<class>, val_flat + val_label.txt"})
+    (root / IN_PROGRESS).unlink(missing_ok=True)
     log.debug(f"{root}: wrote {name} ({counts_text(counts)}, {written} new files)")
     return DatasetResult(root, name, folders, counts, written, False)
 
@@ -225,14 +231,22 @@ def _describe(identity: dict[str, Any]) -> str:
     return f"{identity.get('name')}" + (f" with {params}" if params else "")
 
 
-def _check_target(root: Path) -> None:
+def _check_target(root: Path, identity: dict[str, Any]) -> None:
+    """``root`` must be new, empty, or an unfinished write of this same dataset (which is then completed)."""
     if root.exists() and not root.is_dir():
         raise InferKitError(f"dataset folder {root} exists and is not a folder")
-    if root.is_dir():
-        foreign = sorted(p.name for p in root.iterdir() if p.name not in LAYOUT_ENTRIES and not p.name.startswith("."))
-        if foreign:
+    if (root / IN_PROGRESS).is_file():
+        unfinished = read_json(root / IN_PROGRESS, what="dataset progress file")
+        if unfinished != identity:
             raise InferKitError(
-                f"{root} is not empty and is not an infer-kit dataset (found {', '.join(foreign[:3])})",
+                f"{root} holds an unfinished write of another dataset ({_describe(unfinished)})",
+                hint="delete the folder or rerun that exact command",
+            )
+    elif root.is_dir():
+        found = sorted(p.name for p in root.iterdir() if not p.name.startswith("."))
+        if found:
+            raise InferKitError(
+                f"{root} is not empty and is not an unfinished infer-kit dataset (found {', '.join(found[:3])})",
                 hint="choose a new or empty folder",
             )
 
@@ -244,6 +258,12 @@ def _check_splits(name: str, splits: dict[str, Split], num_classes: int) -> None
             raise InferKitError(f"{name}: the {split} split is empty", hint="raise --limit-train/--limit-val")
         if int(data.labels.min()) < 0 or int(data.labels.max()) >= num_classes:
             raise InferKitError(f"{name}: {split} labels outside 0..{num_classes - 1}")
+        absent = sorted(set(range(num_classes)) - {int(label) for label in data.labels})
+        if absent:
+            raise InferKitError(
+                f"{name}: the {split} split has no images of class(es) {', '.join(map(str, absent))}",
+                hint="raise --limit-train/--limit-val so every class is present",
+            )
 
 
 def _write_split(root: Path, split: str, data: Split, folders: list[str]) -> int:

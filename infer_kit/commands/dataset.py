@@ -59,7 +59,7 @@ def fashion_mnist(directory: Path, limit_train: int | None, limit_val: int | Non
 @click.option("--size", type=click.IntRange(min=8, max=512), default=32, show_default=True,
               help="Side of the upscaled images in pixels.")
 def digits(directory: Path, limit_train: int | None, limit_val: int | None, size: int) -> None:
-    """scikit-learn's handwritten digits (10 classes, 1,437 train + 360 val, 8x8 upscaled): always available.
+    """scikit-learn's handwritten digits (10 classes, 1,433 train + 364 val, 8x8 upscaled): always available.
 
     \b
     Example:
