@@ -1,0 +1,109 @@
+"""``infer-kit atc``: ONNX -> batch-sized OM models (real ATC when CANN is here, else the CPU emulation)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from infer_kit.commands._options import pop_spec_overrides, spec_options
+from infer_kit.converter.precision import ATC_PRECISION_MODES, DEFAULT_PRECISION_MODE
+from infer_kit.errors import InferKitError
+
+
+def _batches(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[int]:
+    out: list[int] = []
+    for value in values:
+        for item in value.replace(" ", "").split(","):
+            if not item:
+                continue
+            try:
+                number = int(item)
+            except ValueError:
+                raise click.BadParameter(f"{item!r} is not a batch size; e.g. --batch 64 or --batch 1,8,64") from None
+            if number < 1:
+                raise click.BadParameter(f"batch size {number} must be at least 1")
+            out.append(number)
+    return out
+
+
+@click.command(name="atc")
+@click.option("-m", "--model", required=True, type=click.Path(dir_okay=False), help="The ONNX model (from export).")
+@click.option("--soc", required=True, help="Chip: 'Ascend' + the npu-smi name, e.g. Ascend910A, Ascend310P3.")
+@click.option("-b", "--batch", "batches", multiple=True, required=True, callback=_batches,
+              help="Batch size(s): --batch 64, --batch 1,8,64 or repeated; one model per size.")
+@click.option("--aipp", default="auto", show_default=True,
+              help="auto (generated from the model's spec), none, or an AIPP config file.")
+@click.option("--precision-mode", type=click.Choice(ATC_PRECISION_MODES), default=DEFAULT_PRECISION_MODE,
+              show_default=True, help="ATC's --precision_mode (emulated: see converter/precision.py).")
+@click.option("-o", "--output", help="Output base like ATC's --output (no suffix); '{batch}' is replaced. "
+                                     "Default: <model dir>/<model stem>_bs{batch}.")
+@click.option("--emulate", is_flag=True, help="Write emulated artifacts even when atc is on PATH.")
+@click.option("--force", is_flag=True, help="Rebuild artifacts that are up to date.")
+@click.option("--preset", help="Spec from a ModelZoo preset (for a model without a stamped spec).")
+@spec_options
+@click.option("--assume", multiple=True, metavar="KEY=VALUE", help="Change an UNVERIFIED AIPP emulation choice.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def command(model: str, soc: str, batches: list[int], aipp: str, precision_mode: str, output: str | None,
+            emulate: bool, force: bool, preset: str | None, assume: tuple[str, ...], as_json: bool,
+            **kwargs: Any) -> None:
+    """Compile MODEL to batch-sized OM models, as the ModelZoo recipe's atc command does.
+
+    Prints and saves (<base>.atc.sh) the exact ATC command. With CANN's atc on PATH it runs it;
+    otherwise it writes <base>.emu.onnx: the static-batch model with AIPP's arithmetic and the
+    precision mode emulated, which ONNX Runtime runs (never named .om). Each artifact gets a
+    <base>.manifest.json (input/output tensors, spec, AIPP config, ATC argv, source sha256).
+
+    \b
+    Examples:
+      infer-kit atc --model resnet50.onnx --soc Ascend910A --batch 1,64
+      infer-kit atc -m resnet50.onnx --soc Ascend310P3 -b 64 -o out/resnet50_bs64 --aipp aipp_resnet50.aippconfig
+      infer-kit atc -m model.onnx --soc Ascend910B3 -b 16 --aipp none --precision-mode must_keep_origin_dtype
+    """
+    from infer_kit.aipp.assumptions import parse_assumptions
+    from infer_kit.converter.atc import compile_om
+
+    overrides = pop_spec_overrides(kwargs)
+    spec = _spec(model, preset, overrides)
+    artifacts = compile_om(
+        model, soc=soc, batch_sizes=batches, aipp=aipp, precision_mode=precision_mode, output=output,
+        emulate=True if emulate else None, spec=spec, assumptions=parse_assumptions(assume), force=force,
+    )
+    if as_json:
+        click.echo(json.dumps([{
+            "batch": a.batch, "kind": a.kind, "model_file": str(a.model_file), "manifest": str(a.paths.manifest),
+            "atc_script": str(a.paths.atc_script), "argv": a.argv, "layout": a.layout, "reused": a.reused,
+            "inputs": [t.to_dict() for t in a.inputs], "outputs": [t.to_dict() for t in a.outputs],
+        } for a in artifacts], indent=2))
+        return
+    for artifact in artifacts:
+        what = "emulated OM" if artifact.kind == "emulated-om" else "OM"
+        state = " (up to date)" if artifact.reused else ""
+        click.echo(f"{what} {artifact.model_file}{state}: batch {artifact.batch}, {artifact.precision_mode}, "
+                   f"{'AIPP' if artifact.layout == 'aipp' else 'no AIPP'}")
+        for tensor in artifact.inputs:
+            click.echo(f"  input   {tensor.describe()} {tensor.format}")
+        for tensor in artifact.outputs:
+            click.echo(f"  output  {tensor.describe()}")
+        click.echo(f"  atc     {artifact.command}")
+        click.echo(f"  script  {artifact.paths.atc_script}")
+    if any(a.kind == "emulated-om" for a in artifacts):
+        click.echo("No CANN here: these are emulated artifacts (ONNX Runtime runs them). On a machine with CANN, "
+                   "run the .atc.sh script(s) to build the real .om.")
+
+
+def _spec(model: str, preset: str | None, overrides: dict[str, Any]) -> Any:
+    """The spec to compile with: the preset, or the model's stamped spec, with the overrides; None = stamped."""
+    if preset is None and not overrides:
+        return None
+    from infer_kit.metadata import read_model_info
+    from infer_kit.presets import get_preset
+    from infer_kit.spec import PreprocessSpec
+
+    base = get_preset(preset) if preset is not None else read_model_info(model).spec
+    if base is None:
+        if not {"resize", "crop"} <= set(overrides):
+            raise InferKitError(f"{model} carries no spec to override", hint="give --preset, or --resize and --crop")
+        base = PreprocessSpec(resize=overrides.pop("resize"), crop=overrides.pop("crop"))
+    return base.with_overrides(**overrides)
