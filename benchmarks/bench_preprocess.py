@@ -13,6 +13,7 @@ and checks that (a) and (b) wrote byte-identical files. The machine is shared an
 only ratios measured in the same run mean anything, and nothing here is asserted.
 
     .venv/bin/python benchmarks/bench_preprocess.py --images 300 --repeats 5
+    .venv/bin/python benchmarks/bench_preprocess.py --layout float
 """
 
 from __future__ import annotations
@@ -80,15 +81,55 @@ def _modelzoo_center_crop(img: Image.Image, size: int) -> Image.Image:
     return img.crop((left, top, left + size, top + size))
 
 
-def modelzoo_loop(src: Path, dst: Path, resize: int = 256) -> int:
-    """What ``imagenet_torch_preprocess.py resnet SRC DST`` does, in one process."""
+MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+
+
+def modelzoo_loop(src: Path, dst: Path, layout: str = "aipp") -> int:
+    """What ``imagenet_torch_preprocess.py resnet SRC DST`` does in one process: the AIPP
+    recipe (256 -> 256, raw int8 bytes) or the float recipe (256 -> 224, normalised float32)."""
     dst.mkdir(parents=True, exist_ok=True)
     files = sorted(os.listdir(src))
     for name in files:
         image = Image.open(os.path.join(src, name)).convert("RGB")
-        image = _modelzoo_center_crop(_modelzoo_resize(image, resize), resize)
-        np.array(image, dtype=np.int8).tofile(os.path.join(dst, name.split(".")[0] + ".bin"))
+        out = os.path.join(dst, name.split(".")[0] + ".bin")
+        if layout == "aipp":
+            image = _modelzoo_center_crop(_modelzoo_resize(image, 256), 256)
+            np.array(image, dtype=np.int8).tofile(out)
+            continue
+        image = _modelzoo_center_crop(_modelzoo_resize(image, 256), 224)
+        img = np.array(image, dtype=np.float32).transpose(2, 0, 1) / 255.0
+        img -= np.array(MEAN, dtype=np.float32)[:, None, None]
+        img /= np.array(STD, dtype=np.float32)[:, None, None]
+        img.tofile(out)
     return len(files)
+
+
+def breakdown(src: Path, layout: str, limit: int = 100) -> dict[str, float]:
+    """Milliseconds per image of each step, in this process, over the first ``limit`` images."""
+    from infer_kit.preprocess.transforms import center_crop, load_rgb, normalised_planes, resize_short_side
+
+    from infer_kit.presets import get_preset
+
+    spec = get_preset("resnet")
+    paths = sorted(src.iterdir())[:limit]
+    steps = {"decode": 0.0, "resize": 0.0, "crop+bytes": 0.0, "write": 0.0}
+    with tempfile.TemporaryDirectory() as tmp:
+        for index, path in enumerate(paths):
+            t0 = time.perf_counter()
+            image = load_rgb(path)
+            t1 = time.perf_counter()
+            resized = resize_short_side(image, spec)
+            t2 = time.perf_counter()
+            if layout == "aipp":
+                data = center_crop(resized, 256).tobytes()
+            else:
+                data = normalised_planes(center_crop(resized, 224), spec).tobytes()
+            t3 = time.perf_counter()
+            Path(tmp, f"{index}.bin").write_bytes(data)
+            t4 = time.perf_counter()
+            for step, seconds in zip(steps, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+                steps[step] += seconds * 1000 / len(paths)
+    return steps
 
 
 # ---- (c) decode only ----------------------------------------------------------------------
@@ -128,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--workers", type=int, default=None, help="default: all cores")
+    parser.add_argument("--layout", choices=("aipp", "float"), default="aipp",
+                        help="aipp: the AIPP recipe (256x256 uint8); float: the float recipe (224 crop, float32)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the images here (default: a temp dir)")
     args = parser.parse_args(argv)
 
@@ -142,15 +185,16 @@ def main(argv: list[str] | None = None) -> int:
         build_images(src, args.images)
     sizes = [Image.open(p).size for p in sorted(src.iterdir())[:50]]
     print(f"{args.images} JPEGs in {src}, e.g. {sizes[:3]}, mean {np.mean([w for w, _ in sizes]):.0f}x"
-          f"{np.mean([h for _, h in sizes]):.0f}; {workers} workers; {args.repeats} repeats; pid {os.getpid()}")
+          f"{np.mean([h for _, h in sizes]):.0f}; layout {args.layout}; {workers} workers; {args.repeats} repeats; "
+          f"load average {os.getloadavg()[0]:.2f}")
 
     rates: dict[str, list[float]] = {"modelzoo": [], "infer-kit": [], "decode": []}
     mismatched = compared = 0
     for repeat in range(args.repeats):
         out_a, out_b = root / f"a{repeat}", root / f"b{repeat}"
-        seconds, count = timed(modelzoo_loop, src, out_a)
+        seconds, count = timed(modelzoo_loop, src, out_a, args.layout)
         rates["modelzoo"].append(count / seconds)
-        seconds, result = timed(preprocess, src, out_b, preset="resnet", workers=workers)
+        seconds, result = timed(preprocess, src, out_b, preset="resnet", layout=args.layout, workers=workers)
         rates["infer-kit"].append(result.written / seconds)
         seconds, count = timed(decode_only, src, workers)
         rates["decode"].append(count / seconds)
@@ -169,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"(b)/(c) = {med['infer-kit'] / med['decode']:.2f}    (goal >= 0.75)")
     print(f"byte-identical (a) vs (b): {compared - mismatched}/{compared} files"
           + ("" if not mismatched else "  <-- MISMATCH"))
+    steps = breakdown(src, args.layout)
+    print("one process, ms per image: " + ", ".join(f"{k} {v:.2f}" for k, v in steps.items())
+          + f"; decode is {steps['decode'] / sum(steps.values()):.0%} of the total")
     if args.workdir is None:
         shutil.rmtree(root)
     return 1 if mismatched else 0

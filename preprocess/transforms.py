@@ -95,12 +95,18 @@ def aipp_bytes(image: Image.Image, spec: PreprocessSpec) -> bytes:
 
 def float_tensor(image: Image.Image, spec: PreprocessSpec) -> np.ndarray:
     """The float layout: float32 CHW ``3 x crop x crop``, normalised, planes in channel order."""
+    return normalised_planes(center_crop(resize_short_side(image, spec), spec.crop), spec)
+
+
+def normalised_planes(image: Image.Image, spec: PreprocessSpec) -> np.ndarray:
+    """An RGB image (already cropped) as float32 CHW, normalised, planes in channel order."""
     import numpy as np
 
-    pixels = np.asarray(center_crop(resize_short_side(image, spec), spec.crop), dtype=np.uint8)
+    pixels = np.asarray(image, dtype=np.uint8)
+    size = pixels.shape[:2]
     tables = _float_tables(spec.mean, spec.std)
     order = (0, 1, 2) if spec.channel_order == "RGB" else (2, 1, 0)
-    out = np.empty((3, spec.crop, spec.crop), dtype=np.float32)
+    out = np.empty((3, *size), dtype=np.float32)
     for plane, channel in enumerate(order):
         np.take(tables[channel], pixels[:, :, channel], out=out[plane], mode="clip")
     return out
