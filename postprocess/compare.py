@@ -26,12 +26,11 @@ from infer_kit.postprocess.ground_truth import GroundTruth, load_ground_truth
 from infer_kit.postprocess.outputs import (
     BinLayout,
     OutputFile,
-    OutputProblem,
     ProblemLog,
     RunOutputs,
+    expected_width,
     find_outputs,
     first_names,
-    read_output,
 )
 from infer_kit.postprocess.parallel import chunked, map_chunks, resolve_workers
 from infer_kit.postprocess.scoring import load_rows, top_indices
@@ -336,26 +335,9 @@ def _check_same_images(a: RunOutputs, b: RunOutputs) -> None:
         )
 
 
-def _first_width(outputs: RunOutputs) -> tuple[int | None, str]:
-    if outputs.summary_width is not None:
-        return outputs.summary_width, "its run summary"
-    for file in outputs.files[:50]:
-        try:
-            return int(read_output(file, outputs.bin_layout).shape[0]), file.name
-        except OutputProblem:
-            continue
-    return None, "no readable file"
-
-
 def _common_width(a: RunOutputs, b: RunOutputs) -> int:
-    width_a, source_a = _first_width(a)
-    width_b, source_b = _first_width(b)
-    if width_a is None or width_b is None:
-        width = width_a or width_b
-        if width is None:
-            raise InferKitError("none of the first output files of either run can be read",
-                                hint="check the folders and formats (--dtype/--width for .bin)")
-        return width
+    width_a, source_a = expected_width(a, where=" of run A")
+    width_b, source_b = expected_width(b, where=" of run B")
     if width_a != width_b:
         raise InferKitError(
             f"the runs have different output widths: run A {width_a} ({source_a}), run B {width_b} ({source_b})",

@@ -29,13 +29,12 @@ from typing import Any
 from infer_kit.postprocess.ground_truth import GroundTruth, load_ground_truth
 from infer_kit.postprocess.outputs import (
     OutputFile,
-    OutputProblem,
     ProblemLog,
     RunOutputs,
+    expected_width,
     find_outputs,
     first_names,
     natural_key,
-    read_output,
 )
 from infer_kit.postprocess.parallel import chunked, map_chunks, resolve_workers
 from infer_kit.postprocess.result_json import accuracy_strings, write_result_json
@@ -190,7 +189,7 @@ def evaluate(
     truth = load_ground_truth(labels)
     outputs = find_outputs(result_dirs, dtype=dtype, width=width)
     missing = _match(outputs, truth, allow_partial)
-    classes, width_source = _output_width(outputs)
+    classes, width_source = expected_width(outputs)
     offset, reason = _label_offset(label_offset, classes)
     model_labels = _model_labels(outputs.files, truth, offset, classes)
 
@@ -276,20 +275,6 @@ def _match(outputs: RunOutputs, truth: GroundTruth, allow_partial: bool) -> list
                     len(keys), len(truth.labels), 100 * len(keys) / len(truth.labels), len(missing),
                     first_names(missing))
     return missing
-
-
-def _output_width(outputs: RunOutputs) -> tuple[int, str]:
-    """The width every output must have: from the run summary or flags, else the first readable file."""
-    if outputs.summary_width is not None:
-        return outputs.summary_width, "as the run summary says"
-    layout = outputs.bin_layout
-    for file in outputs.files[:50]:
-        try:
-            return int(read_output(file, layout).shape[0]), f"as the first file {file.name} has"
-        except OutputProblem:
-            continue
-    # Let the scorer report the unreadable files with counts and names.
-    return 0, "unknown"
 
 
 def _label_offset(label_offset: str | int, classes: int) -> tuple[int, str]:

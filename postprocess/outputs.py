@@ -70,7 +70,6 @@ class BinLayout:
     dtype: str
     width: int
     rows: int = 1
-    source: str = "flags"
 
     @property
     def elements(self) -> int:
@@ -84,9 +83,10 @@ class RunOutputs:
     folders: tuple[Path, ...]
     files: list[OutputFile]
     bin_layout: BinLayout | None
-    summary_width: int | None
+    known_width: int | None  # from --width or the run summary
     other_outputs: int = 0
     ignored: list[str] = field(default_factory=list)
+    width_source: str = ""
 
     @property
     def keys(self) -> list[str]:
@@ -225,7 +225,8 @@ def find_outputs(
     summary = _consistent_summary(paths)
     summary_width = summary[1][-1] if summary else None
     layout = _bin_layout(paths, files, summary, dtype, width)
-    return RunOutputs(tuple(paths), files, layout, width or summary_width, other, ignored)
+    source = "as --width says" if width else "as the run summary says"
+    return RunOutputs(tuple(paths), files, layout, width or summary_width, other, ignored, source)
 
 
 def _consistent_summary(folders: list[Path]) -> tuple[str, tuple[int, ...]] | None:
@@ -257,10 +258,9 @@ def _bin_layout(
     needs_bin = any(f.fmt == "bin" for f in files)
     if summary is not None:
         s_dtype, shape = summary
-        return BinLayout(dtype or s_dtype, width or shape[-1], 1 if width else math.prod(shape[:-1]),
-                         "run summary" if not (dtype or width) else "flags and run summary")
+        return BinLayout(dtype or s_dtype, width or shape[-1], 1 if width else math.prod(shape[:-1]))
     if dtype is not None and width is not None:
-        return BinLayout(dtype, width, 1, "flags")
+        return BinLayout(dtype, width)
     if needs_bin:
         count = sum(f.fmt == "bin" for f in files)
         missing = " and ".join(n for n, v in (("--dtype", dtype), ("--width", width)) if v is None)
@@ -311,6 +311,27 @@ def _read_txt(path: str):  # -> np.ndarray
     if values.shape[0] != 1:
         raise OutputProblem("rows", f"{values.shape[0]} rows")
     return values[0]
+
+
+PROBE_FILES = 50
+
+
+def expected_width(outputs: RunOutputs, where: str = "") -> tuple[int, str]:
+    """The width every output must have, and why: the run summary (or flags), else the first readable file.
+
+    When none of the first :data:`PROBE_FILES` files can be read, their problems are the error.
+    """
+    if outputs.known_width is not None:
+        return outputs.known_width, outputs.width_source
+    problems = ProblemLog()
+    probe = outputs.files[:PROBE_FILES]
+    for file in probe:
+        try:
+            return int(read_output(file, outputs.bin_layout).shape[0]), f"as the first file {file.name} has"
+        except OutputProblem as problem:
+            problems.add(problem.kind, file.name, problem.detail)
+    problems.raise_if_any(total=len(probe), width=0, width_source="", where=where)
+    raise AssertionError("unreachable: every probed file had a problem")
 
 
 _NPY_MAGIC = b"\x93NUMPY"

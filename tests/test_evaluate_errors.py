@@ -174,3 +174,13 @@ def test_cli_errors_are_one_line_with_exit_1(run, cli, tmp_path):
     errors = [line for line in r.stderr.splitlines() if line.startswith("infer-kit: error:")]
     assert len(errors) == 1 and "not numeric" in errors[0]
     assert "Traceback" not in r.stderr
+
+
+def test_no_readable_output_at_all_reports_the_files_not_a_width(tmp_path):
+    rows, labels = make_dataset(np.random.default_rng(5), 4, 8, [0] * 4)
+    folder = write_run(tmp_path / "result", rows, "txt", summary=False)
+    for key in rows:
+        (folder / f"{key}_0.txt").write_text("\n")
+    message = _error(folder, write_labels(tmp_path / "val_label.txt", labels))
+    assert message.startswith("4 output files are empty (ILSVRC2012_val_00000001_0.txt: no values")
+    assert "width" not in message
