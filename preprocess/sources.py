@@ -46,6 +46,7 @@ class Listing:
     images: list[ImageFile]
     classes: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    ignored_folders: list[str] = field(default_factory=list)
 
 
 def image_extensions() -> frozenset[str]:
@@ -70,7 +71,7 @@ def list_images(src: str | os.PathLike[str], *, exclude: Sequence[str | os.PathL
     ignored = [f for f in files if not _is_image(f, extensions)]
     if top_images:
         images = [ImageFile(root / f, f, image_key(f)) for f in top_images]
-        return Listing(root, "flat", images, [], ignored)
+        return Listing(root, "flat", images, [], ignored, folders)
     if not folders:
         raise InferKitError(
             f"no images in {root}" + (f" (only {len(ignored)} other files, e.g. {ignored[0]})" if ignored else ""),

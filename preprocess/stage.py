@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from infer_kit.preprocess.label_files import CLASS_INDEX_FILE, missing_labels, write_tree_labels
-from infer_kit.preprocess.sources import ImageFile, check_unique_keys, list_images
+from infer_kit.preprocess.sources import ImageFile, Listing, check_unique_keys, list_images
 from infer_kit.preprocess.writer import Job, Task, default_workers, effective_workers, write_tensors
 
 from infer_kit.artifacts import FOLDER_MANIFEST, read_folder_manifest, write_folder_manifest
@@ -157,10 +157,7 @@ def preprocess(
     listing = list_images(src, exclude=[dst])
     images = listing.images[:limit] if limit else listing.images
     check_unique_keys(images)
-    if listing.ignored:
-        count = len(listing.ignored)
-        log.info(f"ignored {count} file{'s' if count > 1 else ''} that {'are' if count > 1 else 'is'} not an image "
-                 f"(e.g. {listing.ignored[0]})")
+    _note_ignored(listing)
     unlabelled = _check_labels(labels, images, on_error)
     _check_destination(dst, resolved, {image.key for image in images})
 
@@ -226,6 +223,17 @@ def _resolve_target(target: Path, layout: str | None, overrides: dict[str, Any])
     return ResolvedInput(described.spec, described.layout, source, target)
 
 
+def _note_ignored(listing: Listing) -> None:
+    if listing.ignored:
+        count = len(listing.ignored)
+        log.info(f"ignored {count} file{'s' if count > 1 else ''} that {'are' if count > 1 else 'is'} not an image "
+                 f"(e.g. {listing.ignored[0]})")
+    if listing.ignored_folders:
+        count = len(listing.ignored_folders)
+        log.info(f"ignored {count} sub-folder{'s' if count > 1 else ''} of the flat source folder "
+                 f"(e.g. {listing.ignored_folders[0]}/)")
+
+
 def _check_labels(labels: str | os.PathLike[str] | None, images: list[ImageFile], on_error: str) -> list[str]:
     if labels is None:
         return []
@@ -261,13 +269,18 @@ def _check_destination(dst: Path, resolved: ResolvedInput, keys: set[str]) -> No
             raise InferKitError(f"{dst / FOLDER_MANIFEST} is not an infer-kit folder manifest",
                                 hint="use an empty folder, or delete that file")
         return
-    mine = resolved.spec
-    if manifest.layout != resolved.layout or mine.differences(manifest.spec, layout=resolved.layout):
-        diffs = mine.differences(manifest.spec, layout=resolved.layout) if manifest.layout == resolved.layout else []
-        detail = f" ({'; '.join(diffs)})" if diffs else ""
+    layout = resolved.layout
+    if manifest.layout != layout:
         raise InferKitError(
-            f"destination {dst} holds {manifest.layout} tensors for spec [{manifest.spec.describe()}], "
-            f"this run writes {resolved.layout} tensors for spec [{mine.describe()}]{detail}",
+            f"destination {dst} holds {manifest.layout} tensors ({manifest.dtype} {_dims(manifest.shape)}), "
+            f"this run writes {layout} tensors ({resolved.spec.sample_dtype(layout)} "
+            f"{_dims(resolved.spec.sample_shape(layout))})",
+            hint="use another destination folder, or delete this one to replace its tensors",
+        )
+    diffs = manifest.spec.differences(resolved.spec, layout=layout)
+    if diffs:
+        raise InferKitError(
+            f"destination {dst} holds {layout} tensors of another spec (destination vs this run: {'; '.join(diffs)})",
             hint="use another destination folder, or delete this one to replace its tensors",
         )
     stale = [name for name in existing if name[: -len(".bin")] not in keys]
@@ -349,6 +362,10 @@ def _manifest(resolved: ResolvedInput, root: Path, kind: str, *, count: int, com
     }
     data.update(extra)
     return data
+
+
+def _dims(shape: tuple[int, ...] | list[int]) -> str:
+    return "x".join(str(d) for d in shape)
 
 
 def _relative(path: Path | None, base: Path) -> str | None:
