@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -185,7 +185,7 @@ def evaluate(
     no run summary says how.
     """
     started = time.perf_counter()
-    _check_arguments(topk, min_top1, min_top5)
+    _check_arguments(topk, label_offset, min_top1, min_top5)
     truth = load_ground_truth(labels)
     outputs = find_outputs(result_dirs, dtype=dtype, width=width)
     missing = _match(outputs, truth, allow_partial)
@@ -225,8 +225,8 @@ def evaluate(
     )
     if details is not None:
         details_path = Path(details)
-        write_json_atomic(details_path, {**result.to_details(), "details": str(details_path)})
-        result = _replace(result, details_path=details_path)
+        write_json_atomic(details_path, result.to_details())
+        result = replace(result, details_path=details_path)
     log.info("scored %d images (%s) in %.1f s with %d process%s; wrote %s", result.images,
              ", ".join(f"{n} {f.upper()}" for f, n in result.formats.items()), result.seconds, n_workers,
              "" if n_workers == 1 else "es", result_path)
@@ -234,13 +234,9 @@ def evaluate(
     return result
 
 
-def _replace(result: EvaluationResult, **changes: Any) -> EvaluationResult:
-    from dataclasses import replace
-
-    return replace(result, **changes)
-
-
-def _check_arguments(topk: int, min_top1: float | None, min_top5: float | None) -> None:
+def _check_arguments(topk: int, label_offset: str | int, min_top1: float | None, min_top5: float | None) -> None:
+    if str(label_offset).strip().lower() not in ("auto", "0", "1"):
+        raise InferKitError(f"--label-offset must be auto, 0 or 1, not {label_offset!r}")
     if topk < 1:
         raise InferKitError(f"--topk must be at least 1, not {topk}")
     for name, gate in (("--min-top1", min_top1), ("--min-top5", min_top5)):
@@ -256,17 +252,15 @@ def _match(outputs: RunOutputs, truth: GroundTruth, allow_partial: bool) -> list
     unlabelled = [k for k in outputs.keys if k not in truth.labels]
     if unlabelled:
         raise InferKitError(
-            f"{len(unlabelled)} of {len(keys)} outputs {'has' if len(unlabelled) == 1 else 'have'} no label in "
-            f"{truth.source} "
-            f"(first: {first_names(unlabelled)})",
+            f"{len(unlabelled)} of {len(keys)} outputs {'has' if len(unlabelled) == 1 else 'have'} no label "
+            f"in {truth.source} (first: {first_names(unlabelled)})",
             hint="check that the labels belong to these images (keys are file names up to the first '.')",
         )
     missing = sorted((k for k in truth.labels if k not in keys), key=natural_key)
     if missing and not allow_partial:
         raise InferKitError(
             f"{len(missing)} of {len(truth.labels)} labelled images {'has' if len(missing) == 1 else 'have'} "
-            f"no output in "
-            f"{', '.join(map(str, outputs.folders))} (first: {first_names(missing)})",
+            f"no output in {', '.join(map(str, outputs.folders))} (first: {first_names(missing)})",
             hint=f"finish the run, add the missing shard, or pass --allow-partial to score the {len(keys)} "
             f"images present ({100 * len(keys) / len(truth.labels):.2f}% coverage)",
         )
@@ -287,15 +281,11 @@ def _label_offset(label_offset: str | int, classes: int) -> tuple[int, str]:
         reason = f"auto: outputs have {classes} classes, labels are used as they are"
         log.info("label offset 0 (%s)", reason)
         return 0, reason
-    if value in ("0", "1"):
-        return int(value), "given"
-    raise InferKitError(f"--label-offset must be auto, 0 or 1, not {label_offset!r}")
+    return int(value), "given"
 
 
 def _model_labels(files: list[OutputFile], truth: GroundTruth, offset: int, classes: int) -> list[int]:
     shifted = [truth.labels[f.key] + offset for f in files]
-    if classes <= 0:
-        return shifted
     outside = [f"{f.key}={truth.labels[f.key]}" for f, label in zip(files, shifted, strict=True) if label >= classes]
     if outside:
         raise InferKitError(
@@ -313,7 +303,7 @@ def _score(
     """Stream chunk results into the accumulator; only misses are kept per image."""
     import numpy as np
 
-    accumulator = TopKAccumulator(topk, max(classes, 1))
+    accumulator = TopKAccumulator(topk, classes)
     problems = ProblemLog()
     misclassified: list[Misclassified] = []
     tasks = [ScoreTask(list(files), list(labels), classes, outputs.bin_layout, topk)
