@@ -142,7 +142,7 @@ def run(model: Any, inputs: str | Sequence[str | os.PathLike[str]] | None = None
             log.warning(f"--batchsize {batchsize} ignored: {model_label} has a static batch of {batch}")
         batches, files_total, in_folders = _plan(inputs, runner.inputs, description, shard_kn)
         result_dir, summary_path = _result_paths(output, output_dirname)
-        done = _prepare_result_dir(result_dir, resume)
+        done = _prepare_result_dir(result_dir, resume, outfmt)
         todo, skipped, skipped_info = _split_done(batches, done, len(runner.outputs), outfmt)
         pure = None if inputs is not None else pure_data_type
         _log_plan(inputs, in_folders, runner, batches, todo, skipped)
@@ -345,7 +345,7 @@ def _result_paths(output: Any, output_dirname: str | None) -> tuple[Path | None,
     return out / name, out / f"{name}_summary.json"
 
 
-def _prepare_result_dir(result_dir: Path | None, resume: bool) -> set[str]:
+def _prepare_result_dir(result_dir: Path | None, resume: bool, outfmt: str) -> set[str]:
     """Create the result folder; the names already in it (resume), or refuse a used one."""
     if result_dir is None:
         return set()
@@ -356,6 +356,12 @@ def _prepare_result_dir(result_dir: Path | None, resume: bool) -> set[str]:
         raise InferKitError(
             f"result folder {result_dir} already holds {len(existing)} file(s)",
             hint="pass --resume to finish that run, or choose another --output-dirname",
+        )
+    foreign = sorted(n for n in existing if not n.endswith("." + outfmt.lower()))
+    if resume and foreign:
+        raise InferKitError(
+            f"cannot resume into {result_dir} with --outfmt {outfmt}: it holds other files, e.g. {foreign[0]}",
+            hint="resume with the interrupted run's --outfmt, or choose another --output-dirname",
         )
     if resume and result_dir.is_dir():
         removed = remove_stale_partials(result_dir)

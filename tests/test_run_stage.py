@@ -148,6 +148,8 @@ def test_reusing_a_result_folder_needs_resume(emu, prep, tmp_path):
     again = run(emu, prep, tmp_path, output_dirname="r", resume=True)
     assert again.summary["infer_kit"]["skipped"] == 10 and again.summary["infer_kit"]["processed"] == 0
     assert len(again.summary["filesinfo"]) == 10
+    with pytest.raises(InferKitError, match="cannot resume into .* with --outfmt TXT: it holds other files"):
+        run(emu, prep, tmp_path, output_dirname="r", resume=True, outfmt="TXT")
 
 
 def test_resume_after_a_crash_mid_run_gives_identical_outputs(emu, tmp_path, monkeypatch):
@@ -183,7 +185,7 @@ def test_resume_after_killing_the_cli_gives_identical_outputs(tmp_path):
     model = emulated_artifact(tmp_path, batch=1)
     folder = aipp_folder(tmp_path / "p", 300, seed=5, manifest=False)
     command = [sys.executable, "-m", "infer_kit", "run", "-m", str(model), "-i", str(folder), "-o", str(tmp_path),
-               "--outfmt", "TXT", "--loop", "40", "--warmup-count", "0", "--threads", "1"]
+               "--outfmt", "TXT", "--loop", "100", "--warmup-count", "0", "--threads", "1"]
     proc = subprocess.Popen([*command, "--output-dirname", "killed"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
