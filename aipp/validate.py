@@ -28,8 +28,9 @@ E_AIPP_COMPILE = "E81012"
 
 # Formats the Aipp operator accepts on the Ascend 310/310P/910 families (aipp_comm.py).
 ASCEND_FORMATS = ("YUV420SP_U8", "XRGB8888_U8", "NC1HWC0DI_FP16", "NC1HWC0DI_S8", "RGB888_U8", "YUV400_U8")
-# Chips whose AIPP output W after padding is limited to 1080 (Atlas inference and training series).
-_PAD_W_1080 = ("Ascend310", "Ascend310P", "Ascend910", "Ascend910A", "Ascend910Pro", "Ascend910Premium")
+# AIPP output W after padding: 4096 on Atlas A2/A3 and 310B, 1080 on the other Atlas inference/training chips.
+_PAD_W_4096 = ("Ascend910B", "Ascend910_", "Ascend310B")
+_PAD_W_1080 = ("Ascend310", "Ascend610", "Ascend710", "Ascend910")
 
 _NON_NEGATIVE = (
     "src_image_size_w", "src_image_size_h", "load_start_pos_w", "load_start_pos_h", "crop_size_w", "crop_size_h",
@@ -153,7 +154,8 @@ def _check_ranges(op: AippOp) -> list[Issue]:
             continue
         if spec.name.startswith(("matrix_", "input_bias_", "output_bias_")) and not csc:
             continue  # the operator checks CSC values only when CSC is on
-        if spec.name.startswith(("resize_output_", "load_start_pos_", "crop_size_")):
+        if spec.group == "geometry" and spec.kind == "int32" and spec.name not in ("src_image_size_w",
+                                                                                  "src_image_size_h"):
             continue  # checked with the geometry, in the operator's wording
         value = op.get(spec.name)
         if not spec.in_range(value):
@@ -181,8 +183,9 @@ def _check_geometry(op: AippOp, model_chw: tuple[int | None, ...] | None, soc: s
                                  "YUV420SP_U8", "src_image_size_w"))
     if crop:
         issues += _check_crop(op, src_w, src_h, model_h, model_w, padding, resize)
-    if padding and model_w is not None and soc is not None and soc.startswith(_PAD_W_1080) and model_w > 1080:
-        issues.append(_error(op, f"after padding, aipp output W[{model_w}] should be less than or eaqual to 1080",
+    limit = _padded_width_limit(soc)
+    if padding and model_w is not None and limit is not None and model_w > limit:
+        issues.append(_error(op, f"after padding, aipp output W[{model_w}] should be less than or eaqual to {limit}",
                              "padding"))
     if padding and any(size > 32 for size in pads.values()):
         issues.append(_error(op, f"The max padding size is 32, and left_padding_size is {pads['left']}, "
@@ -251,6 +254,14 @@ def _check_crop(op: AippOp, src_w: int, src_h: int, model_h: int | None, model_w
                              f"load_start_pos_w[{left}], crop_size_h[{size_h}] and crop_size_w[{size_w}] must be even",
                              "load_start_pos_w"))
     return issues
+
+
+def _padded_width_limit(soc: str | None) -> int | None:
+    if soc is None:
+        return None
+    if soc.startswith(_PAD_W_4096):
+        return 4096
+    return 1080 if soc.startswith(_PAD_W_1080) else None
 
 
 def _largest_pad(pads: dict[str, int]) -> str:
