@@ -44,6 +44,7 @@ from infer_kit.runtime.summary import build_summary
 from infer_kit.artifacts import (
     ModelDescription,
     TensorDesc,
+    artifact_paths,
     check_folder_matches_model,
     describe_model,
     read_folder_manifest,
@@ -284,9 +285,12 @@ def _describe(model: Any, backend: str, arch: str | None) -> tuple[ModelDescript
         if not path.is_file():
             raise InferKitError(f"checkpoint not found: {path}")
         return _torch_description(path, arch), path.name
-    if not path.exists():
+    if not path.exists() and not (path.suffix == ".om" and artifact_paths(path).manifest.is_file()):
         raise InferKitError(f"model not found: {path}", hint="give an .onnx, an emulated .emu.onnx or an .om")
-    return describe_model(path), path.name
+    description = describe_model(path)
+    if not path.exists():
+        log.info(f"{path.name} is not here (no CANN); running its emulated artifact {description.path.name}")
+    return description, path.name
 
 
 def _torch_description(path: Path, arch: str | None) -> ModelDescription:

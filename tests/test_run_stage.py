@@ -266,3 +266,13 @@ def test_an_om_cannot_be_forced_onto_onnxruntime(tmp_path):
     model = om_model(tmp_path)
     with pytest.raises(InferKitError, match="only the ascend backend runs"):
         run(model, backend="onnxruntime")
+
+
+def test_the_om_name_runs_its_emulated_artifact_where_no_om_was_built(emu, prep, tmp_path):
+    om_name = emu.with_name(emu.name.replace(".emu.onnx", ".om"))
+    assert not om_name.exists()
+    result = run(om_name, prep, tmp_path, output_dirname="r")
+    info = result.summary["infer_kit"]
+    assert (info["backend"], info["model_kind"], info["model"]) == ("onnxruntime", "emulated-om", om_name.name)
+    with pytest.raises(InferKitError, match="model not found"):
+        run(tmp_path / "elsewhere.om")
