@@ -35,3 +35,4 @@ def test_class_index_round_trip_and_validation(tmp_path):
     path.write_text('{"0": ["a", "a"], "2": ["b", "b"]}')
     with pytest.raises(InferKitError, match="malformed"):
         read_class_index(path)
+

@@ -1,0 +1,18 @@
+import os
+
+from infer_kit.fsutil import FILE_MODE, atomic_write
+
+
+def test_atomic_writes_leave_normal_permissions_and_no_partials(tmp_path):
+    target = tmp_path / "out.txt"
+    with atomic_write(target, "w") as handle:
+        handle.write("ok")
+    assert target.read_text() == "ok" and (target.stat().st_mode & 0o777) == FILE_MODE
+    try:
+        with atomic_write(target, "w") as handle:
+            handle.write("half")
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        pass
+    assert target.read_text() == "ok"
+    assert os.listdir(tmp_path) == ["out.txt"]
