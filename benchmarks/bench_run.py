@@ -31,7 +31,6 @@ import numpy as np
 from infer_kit.runtime.base import create_runner
 from infer_kit.runtime.stage import run
 
-from infer_kit.artifacts import TensorDesc, write_artifact_manifest
 from infer_kit.console import configure
 
 
@@ -42,61 +41,12 @@ def export_resnet50(folder: Path) -> Path:
     return result.path
 
 
-def emulated_artifact(onnx_path: Path, batch: int, folder: Path) -> Path:
-    """The atc engineer's ``compile_om(..., emulate=True)`` when it exists, else an equivalent graph here."""
-    try:
-        from infer_kit.converter.atc import compile_om
-    except ImportError:
-        return _emulate_here(onnx_path, batch, folder)
-    artifacts = compile_om(onnx_path, soc="Ascend910A", batch_sizes=[batch], emulate=True,
-                           output=str(folder / f"resnet50_bs{batch}"))
-    return artifacts[0].paths.emulated
+def emulated_artifacts(onnx_path: Path, batches: list[int]) -> dict[int, Path]:
+    """The atc stage's emulated artifacts (AIPP + the default force_fp16 precision emulated)."""
+    from infer_kit.converter.atc import compile_om
 
-
-def _emulate_here(onnx_path: Path, batch: int, folder: Path) -> Path:
-    """AIPP in front of the float model (crop, mean, 1/std) with a static batch: the same work per image."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    from infer_kit.metadata import read_model_info
-
-    model = onnx.load(str(onnx_path))
-    spec = read_model_info(model).spec
-    graph = model.graph
-    source = graph.input[0]
-    name = source.name
-    o, c, r = spec.crop_offset, spec.crop, spec.resize
-    mean = (np.array(spec.mean, np.float32) * 255).reshape(1, 3, 1, 1)
-    scale = (1 / (255 * np.array(spec.std, np.float32))).reshape(1, 3, 1, 1)
-    graph.initializer.extend([
-        numpy_helper.from_array(np.array([o, o], np.int64), "aipp_starts"),
-        numpy_helper.from_array(np.array([o + c, o + c], np.int64), "aipp_ends"),
-        numpy_helper.from_array(np.array([1, 2], np.int64), "aipp_axes"),
-        numpy_helper.from_array(mean, "aipp_mean"), numpy_helper.from_array(scale, "aipp_scale")])
-    front = [helper.make_node("Cast", ["images"], ["aipp_f"], to=TensorProto.FLOAT),
-             helper.make_node("Slice", ["aipp_f", "aipp_starts", "aipp_ends", "aipp_axes"], ["aipp_crop"]),
-             helper.make_node("Transpose", ["aipp_crop"], ["aipp_nchw"], perm=[0, 3, 1, 2]),
-             helper.make_node("Sub", ["aipp_nchw", "aipp_mean"], ["aipp_centred"]),
-             helper.make_node("Mul", ["aipp_centred", "aipp_scale"], [name])]
-    nodes = list(graph.node)
-    del graph.node[:]
-    graph.node.extend(front + nodes)
-    graph.input.remove(source)
-    graph.input.insert(0, helper.make_tensor_value_info("images", TensorProto.UINT8, [batch, r, r, 3]))
-    out = graph.output[0].type.tensor_type.shape.dim[0]
-    out.Clear()
-    out.dim_value = batch
-    base = folder / f"resnet50_bs{batch}"
-    emu = base.with_name(base.name + ".emu.onnx")
-    onnx.save(model, str(emu))
-    write_artifact_manifest(base.with_name(base.name + ".manifest.json"), {
-        "kind": "emulated-om", "model_file": emu.name, "soc": "Ascend910A", "batch": batch,
-        "precision_mode": "force_fp32", "layout": "aipp", "spec": spec.to_dict(), "aipp_config": None,
-        "inputs": [TensorDesc("images", (batch, r, r, 3), "uint8", "NHWC").to_dict()],
-        "outputs": [TensorDesc("output1", (batch, 1000), "float32").to_dict()],
-        "atc_argv": [], "source_onnx": onnx_path.name, "source_onnx_sha256": "",
-    })
-    return emu
+    artifacts = compile_om(onnx_path, soc="Ascend910A", batch_sizes=batches, emulate=True)
+    return {a.batch: a.model_file for a in artifacts}
 
 
 def write_bins(folder: Path, count: int, shape: tuple[int, ...], dtype: str) -> Path:
@@ -164,10 +114,8 @@ def main() -> None:
         work = Path(tmp)
         started = time.perf_counter()
         onnx_path = export_resnet50(work)
-        cases = []
-        for batch in (1, 16):
-            emu = emulated_artifact(onnx_path, batch, work)
-            cases.append((f"emulated OM bs{batch} (uint8 256x256x3 bins)", emu, batch, "aipp"))
+        cases = [(f"emulated OM bs{batch} (uint8 256x256x3 bins)", emu, batch, "aipp")
+                 for batch, emu in emulated_artifacts(onnx_path, [1, 16]).items()]
         cases.append(("float ONNX bs16 (float32 3x224x224 bins)", onnx_path, 16, "float"))
         aipp_bins = write_bins(work / "prep_aipp", args.images, (256, 256, 3), "uint8")
         float_bins = write_bins(work / "prep_float", args.images, (3, 224, 224), "float32")

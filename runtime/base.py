@@ -25,6 +25,7 @@ class Runner(Protocol):
     name: str
     provider: str
     threads: int | None
+    batch: int
     inputs: list[TensorDesc]
     outputs: list[TensorDesc]
 

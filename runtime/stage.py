@@ -138,15 +138,15 @@ def run(model: Any, inputs: str | Sequence[str | os.PathLike[str]] | None = None
     runner = create_runner(backend, model_ref, batch=batchsize, device=devices[0], threads=worker_threads,
                            arch=arch)
     try:
-        batch = runner.batch  # type: ignore[attr-defined]
+        batch = runner.batch
         if batchsize is not None and batchsize != batch:
             log.warning(f"--batchsize {batchsize} ignored: {model_label} has a static batch of {batch}")
-        batches, files_total, in_folders = _plan(inputs, runner.inputs, description, shard_kn)
+        batches, files_total = _plan(inputs, runner.inputs, description, shard_kn)
         result_dir, summary_path = _result_paths(output, output_dirname)
         done = _prepare_result_dir(result_dir, resume, outfmt)
         todo, skipped, skipped_info = _split_done(batches, done, len(runner.outputs), outfmt)
         pure = None if inputs is not None else pure_data_type
-        _log_plan(inputs, in_folders, runner, batches, todo, skipped)
+        _log_plan(inputs, runner, batches, todo, skipped)
         job = WorkerJob(
             model=str(model_ref) if not hasattr(model_ref, "forward") else "<module>", backend=backend,
             device=devices[0], threads=worker_threads, batch=batch, arch=arch, inputs=tuple(runner.inputs),
@@ -303,11 +303,11 @@ def _torch_description(path: Path, arch: str | None) -> ModelDescription:
 
 
 def _plan(inputs: Any, model_inputs: Sequence[TensorDesc], description: ModelDescription | None,
-          shard: tuple[int, int] | None) -> tuple[list[Batch], int, list[Path]]:
-    """Batches (with input 0's real files naming outputs), the number of files, the input folders."""
+          shard: tuple[int, int] | None) -> tuple[list[Batch], int]:
+    """Batches (input 0's real files name the outputs) and the number of files they cover."""
     if inputs is None:
         pure = tuple((Path(PURE_INFER_NAME),) for _ in model_inputs)
-        return [Batch(0, pure, 1)], 0, []
+        return [Batch(0, pure, 1)], 0
     folders = [p for p in split_input_arg(inputs) if p.is_dir()]
     lists = resolve_input_files(inputs, len(model_inputs))
     if description is not None:
@@ -322,7 +322,7 @@ def _plan(inputs: Any, model_inputs: Sequence[TensorDesc], description: ModelDes
         raise InferKitError(f"shard {shard[0]}/{shard[1]} of {len(lists[0])} files is empty",  # type: ignore[index]
                             hint="use fewer shards than files")
     lists = [files[start:stop] for files in lists]
-    return plan_batches(lists, per_batch), stop - start, folders
+    return plan_batches(lists, per_batch), stop - start
 
 
 def _check_collisions(files: Sequence[Path]) -> None:
@@ -396,8 +396,7 @@ def _split_done(batches: list[Batch], done: set[str], n_outputs: int,
     return todo, skipped, info
 
 
-def _log_plan(inputs: Any, folders: list[Path], runner: Runner, batches: list[Batch], todo: list[Batch],
-              skipped: int) -> None:
+def _log_plan(inputs: Any, runner: Runner, batches: list[Batch], todo: list[Batch], skipped: int) -> None:
     if inputs is None:
         log.info("no --input: pure-performance mode on generated data")
         return
