@@ -290,6 +290,7 @@ def compile_om(model: str | os.PathLike[str], *, soc: str, batch_sizes: Sequence
     input_hw = resolve_input_hw(model_in, (spec.crop, spec.crop) if spec else None, where)
     bases = output_bases(model_path, output, batches)
     op, aipp_text, aipp_path = _aipp_for(aipp, model_path, bases[0].parent, spec, model_in, input_hw, soc, emulate)
+    spec = spec_for_source(spec, op, input_hw)
     plan = _Plan(model_path, source, sha256_file(model_path), model_in, input_hw, soc, precision_mode, spec, op,
                  aipp_text, aipp_path, emulate, assumptions)
     converted: list[Any] = []  # the precision-converted source, built once on first need
@@ -333,6 +334,29 @@ def _aipp_for(aipp: str, model_path: Path, out_dir: Path, spec: PreprocessSpec |
     if emulate:
         source_shape(op, resolve_geometry(op, input_hw))  # refuses formats the emulation does not cover
     return op, text, path
+
+
+def spec_for_source(spec: PreprocessSpec | None, op: AippOp | None,
+                    input_hw: tuple[int, int]) -> PreprocessSpec | None:
+    """The spec the artifact's input files must follow: ``resize`` = the config's square source size.
+
+    A user's config may read another source size than the model's spec (e.g. 224x224 with no crop);
+    the manifest then records that size, so ``preprocess --for`` writes, and ``run`` accepts, what
+    the artifact takes. A non-square or non-RGB source cannot be written by ``preprocess``: warned.
+    """
+    if spec is None or op is None or op.mode != "static":
+        return spec
+    geometry = resolve_geometry(op, input_hw)
+    size = f"{geometry.src_w}x{geometry.src_h}"
+    if op.input_format != "RGB888_U8" or geometry.src_h != geometry.src_w or geometry.src_h < spec.crop:
+        log.warning("the AIPP config reads %s %s sources, which 'infer-kit preprocess' does not write: prepare the "
+                    "input files yourself", op.input_format, size)
+        return spec
+    if geometry.src_h != spec.resize:
+        log.warning("the AIPP config reads %s sources but the spec resizes to %d: the manifest records resize %d "
+                    "so that preprocessed files match the artifact", size, spec.resize, geometry.src_h)
+        return spec.with_overrides(resize=geometry.src_h)
+    return spec
 
 
 def _io(plan: _Plan, batch: int) -> tuple[tuple[TensorDesc, ...], tuple[TensorDesc, ...]]:

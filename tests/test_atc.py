@@ -295,3 +295,21 @@ def test_cli(model, cli):
     assert missing.exit_code == 1 and "ONNX model not found" in missing.stderr
     preset = cli("atc", "-m", model, "--soc", "Ascend910A", "-b", "1", "--resize", "36", "-o", model.parent / "r36")
     assert preset.exit_code == 0 and "uint8[1x36x36x3]" in preset.stdout
+
+
+def test_manifest_spec_follows_the_configs_source_size(model, tmp_path):
+    whole = tmp_path / "whole.cfg"
+    whole.write_text("aipp_op {\n aipp_mode: static\n input_format: RGB888_U8\n src_image_size_w: 32\n"
+                     " src_image_size_h: 32\n min_chn_0: 123.675\n}\n")
+    [artifact] = compile_om(model, soc="Ascend910A", batch_sizes=[1], aipp=str(whole), emulate=True)
+    described = describe_model(artifact.model_file)
+    assert described.spec == TINY_SPEC.with_overrides(resize=32)  # what preprocess must write for this artifact
+    assert described.expected_sample() == ("uint8", (32, 32, 3), 3072) and described.inputs[0].shape == (1, 32, 32, 3)
+    yuv = tmp_path / "yuv.cfg"
+    yuv.write_text("aipp_op {\n aipp_mode: static\n input_format: YUV420SP_U8\n src_image_size_w: 40\n"
+                   " src_image_size_h: 40\n crop: true\n load_start_pos_w: 4\n load_start_pos_h: 4\n"
+                   " crop_size_w: 32\n crop_size_h: 32\n csc_switch: true\n matrix_r0c0: 256\n}\n")
+    [artifact] = compile_om(model, soc="Ascend910A", batch_sizes=[1], aipp=str(yuv), emulate=True,
+                            output=tmp_path / "yuv")
+    described = describe_model(artifact.model_file)
+    assert described.spec == TINY_SPEC and described.inputs[0].shape == (1, 60, 40, 1)
