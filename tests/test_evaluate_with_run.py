@@ -54,3 +54,33 @@ def test_sharded_runs_merge_in_evaluate(tmp_path):
     single = evaluate(whole.result_dir, label_file, output=tmp_path / "single.json")
     assert merged.images == 7 and merged.hits == single.hits
     assert merged.result_path.read_text() == single.result_path.read_text()
+
+
+def test_labels_from_the_folder_preprocess_wrote(tmp_path, photo_dir, cli):
+    import shutil
+
+    from infer_kit.preprocess.stage import preprocess
+    from test_run_support import SPEC
+
+    tree = tmp_path / "val"
+    photos = sorted(photo_dir.glob("*.jpg"))
+    for i, photo in enumerate(photos):
+        (tree / ("cats" if i % 2 else "dogs")).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(photo, tree / ("cats" if i % 2 else "dogs") / photo.name)
+    prep = tmp_path / "prep"
+    preprocess(tree, prep, spec=SPEC, layout="float", workers=1)
+    model = float_model(tmp_path / "tiny.onnx", batch=1)
+    result_dir = run(model, prep, tmp_path / "out", output_dirname="result", outfmt="TXT", warmup_count=0).result_dir
+
+    r = cli("evaluate", result_dir, "--labels", prep, "--details", tmp_path / "details.json")
+    assert r.exit_code == 0, r.stderr
+    details = json.loads((tmp_path / "details.json").read_text())
+    assert details["images"] == len(photos) and details["coverage"] == 1.0
+    per_class = {c["label"]: (c["name"], c["images"]) for c in details["per_class"]}
+    assert per_class == {0: ("cats", len(photos) // 2), 1: ("dogs", len(photos) - len(photos) // 2)}
+    # label = index of the class folder in sorted order: cats 0, dogs 1; checked against the raw outputs
+    hits = 0
+    for photo in photos:
+        scores = np.loadtxt(result_dir / f"{photo.stem}_0.txt", dtype=np.float32)
+        hits += int(np.argmax(scores)) == (0 if photos.index(photo) % 2 else 1)
+    assert details["hits_by_rank"][0] == hits
