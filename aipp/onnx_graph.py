@@ -75,28 +75,29 @@ def aipp_subgraph(op: AippOp, input_name: str, output_name: str, *, model_hw: tu
         if op.get("csc_switch"):
             centred = g.op("Sub", [pixels, g.const(op.input_bias(), np.int32, "input_bias")])
             pixels = _csc(g, op, centred, assumptions, bias=None)
-        else:
-            pixels = g.cast(pixels, TensorProto.FLOAT)
     else:
         source_channels = source_shape(op, geometry)[2]
         perm = channel_permutation(op)
-        tensor = input_name
+        pixels = input_name
         if perm != list(range(source_channels)):
-            tensor = g.op("Gather", [tensor, g.const(perm, np.int64, "channels")], "swap", axis=3)
-        tensor = _crop(g, tensor, geometry, 1)
+            pixels = g.op("Gather", [pixels, g.const(perm, np.int64, "channels")], "swap", axis=3)
+        pixels = _crop(g, pixels, geometry, 1)
         if op.get("csc_switch"):
-            pixels = _csc(g, op, g.cast(tensor, TensorProto.INT32), assumptions, bias=op.output_bias())
-        else:
-            pixels = g.cast(tensor, TensorProto.FLOAT)
-    out = _dtc(g, op, pixels, assumptions)
+            pixels = _csc(g, op, g.cast(pixels, TensorProto.INT32), assumptions, bias=op.output_bias())
+    # Planes first, on the narrowest dtype (uint8 without CSC): every later step is per channel.
+    planes = g.op("Transpose", [pixels], "planes", perm=[0, 3, 1, 2])
+    if not op.get("csc_switch"):
+        planes = g.cast(planes, TensorProto.FLOAT)
+    exact_integers = not op.get("csc_switch") or assumptions.csc_saturate
+    out = _dtc(g, op, planes, assumptions, exact_integers)
     if geometry.padded:
         constants = dtc_constants(op, output_channels(op))
-        pads = [0, geometry.pad_top, geometry.pad_left, 0, 0, geometry.pad_bottom, geometry.pad_right, 0]
+        pads = [0, 0, geometry.pad_top, geometry.pad_left, 0, 0, geometry.pad_bottom, geometry.pad_right]
         widened = g.cast(out, TensorProto.FLOAT)
         padded = g.op("Pad", [widened, g.const(pads, np.int64, "pads"),
                               g.const(constants.padding_value, np.float32, "padding_value")], "pad", mode="constant")
         out = g.cast(padded, TensorProto.FLOAT16)
-    g.op("Transpose", [out], output=output_name, perm=[0, 3, 1, 2])
+    g.op("Identity", [out], output=output_name)
     return g.nodes, g.initializers
 
 
@@ -178,18 +179,30 @@ def _round16(g: _Graph, tensor: str) -> str:
     return g.cast(g.cast(tensor, TensorProto.FLOAT16), TensorProto.FLOAT)
 
 
-def _dtc(g: _Graph, op: AippOp, pixels: str, assumptions: Assumptions) -> str:
+def _dtc(g: _Graph, op: AippOp, planes: str, assumptions: Assumptions, exact_integers: bool) -> str:
+    """``((x - mean_chn) - min_chn) * var_reci`` on float32 NCHW planes, rounded as the reference rounds.
+
+    Steps that are exact identities are left out: subtracting or multiplying by neutral
+    constants, and the float16 rounding of ``x - mean_chn`` when ``x`` holds integers 0..255
+    (every integer up to 2048 is a float16).
+    """
     from onnx import TensorProto
 
     constants = dtc_constants(op, output_channels(op))
-    centred = g.op("Sub", [pixels, g.const(constants.mean, np.float32, "mean_chn")], "centred")
-    if assumptions.dtc_precision == "float16":
-        centred = _round16(g, centred)
-        shifted = _round16(g, g.op("Sub", [centred, g.const(constants.minimum, np.float32, "min_chn")]))
-    else:
-        shifted = g.op("Sub", [centred, g.const(constants.minimum, np.float32, "min_chn")])
-    scaled = g.op("Mul", [shifted, g.const(constants.var_reci, np.float32, "var_reci_chn")], "normalised")
-    return g.cast(scaled, TensorProto.FLOAT16)
+    shape = (-1, 1, 1)
+    tensor = planes
+    if constants.mean.any():
+        tensor = g.op("Sub", [tensor, g.const(constants.mean.reshape(shape), np.float32, "mean_chn")], "centred")
+    if assumptions.dtc_precision == "float16" and not exact_integers:
+        tensor = _round16(g, tensor)
+    if constants.minimum.any():
+        tensor = g.op("Sub", [tensor, g.const(constants.minimum.reshape(shape), np.float32, "min_chn")])
+        if assumptions.dtc_precision == "float16":
+            tensor = _round16(g, tensor)
+    if (constants.var_reci != 1).any():
+        tensor = g.op("Mul", [tensor, g.const(constants.var_reci.reshape(shape), np.float32, "var_reci_chn")],
+                      "normalised")
+    return g.cast(tensor, TensorProto.FLOAT16)
 
 
 def aipp_model(op: AippOp, *, batch: int = 1, model_hw: tuple[int, int] | None = None,
