@@ -25,6 +25,7 @@ from typing import Any
 
 from infer_kit.runtime.base import Runner, choose_backend, create_runner
 from infer_kit.runtime.inputs import (
+    INPUT_SUFFIXES,
     PURE_INFER_NAME,
     Batch,
     BatchReader,
@@ -315,6 +316,7 @@ def _plan(inputs: Any, model_inputs: Sequence[TensorDesc], description: ModelDes
             manifest = read_folder_manifest(folder)
             if manifest is not None:
                 check_folder_matches_model(manifest, description)
+                _warn_count(manifest.count, folder)
     per_batch = check_file_sizes(lists, model_inputs)
     _check_collisions(lists[0])
     start, stop = shard_range(len(lists[0]), shard)
@@ -323,6 +325,13 @@ def _plan(inputs: Any, model_inputs: Sequence[TensorDesc], description: ModelDes
                             hint="use fewer shards than files")
     lists = [files[start:stop] for files in lists]
     return plan_batches(lists, per_batch), stop - start
+
+
+def _warn_count(expected: int, folder: Path) -> None:
+    found = sum(1 for name in os.listdir(folder) if name.endswith(INPUT_SUFFIXES))
+    if found != expected:
+        log.warning(f"{folder}/manifest.json records {expected} file(s) but the folder holds {found}: "
+                    "was 'infer-kit preprocess' interrupted? (rerun it with --resume)")
 
 
 def _check_collisions(files: Sequence[Path]) -> None:

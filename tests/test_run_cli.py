@@ -74,3 +74,15 @@ def test_reusing_an_output_folder_is_refused_on_the_command_line(cli, setup, tmp
     assert refused.exit_code == 1 and "pass --resume" in refused.stderr
     resumed = cli(*args, "--resume")
     assert resumed.exit_code == 0 and "5 already done (resume)" in resumed.stdout
+
+
+def test_list_backends_says_which_runners_work_here(cli, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ais_bench", None)
+    result = cli("run", "--list-backends")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:2] == ["onnxruntime", "available"]
+    ascend = next(i for i, line in enumerate(lines) if line.startswith("ascend"))
+    assert lines[ascend].split()[1] == "unavailable" and "ais_bench is not installed" in lines[ascend + 1]

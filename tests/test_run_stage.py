@@ -276,3 +276,11 @@ def test_the_om_name_runs_its_emulated_artifact_where_no_om_was_built(emu, prep,
     assert (info["backend"], info["model_kind"], info["model"]) == ("onnxruntime", "emulated-om", om_name.name)
     with pytest.raises(InferKitError, match="model not found"):
         run(tmp_path / "elsewhere.om")
+
+
+def test_a_folder_with_fewer_files_than_its_manifest_records_warns(emu, tmp_path, caplog):
+    folder = aipp_folder(tmp_path / "p", 3)
+    (folder / "img_2.bin").unlink()
+    with caplog.at_level("WARNING", logger="infer_kit"):
+        run(emu, folder)
+    assert "records 3 file(s) but the folder holds 2" in caplog.text

@@ -15,6 +15,19 @@ _ALIASES = {
 }
 
 
+def _list_backends(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from infer_kit.runtime.base import list_runners
+
+    for status in list_runners():
+        state = "available" if status.available else "unavailable"
+        click.echo(f"{status.name:<12} {state:<12} {status.summary}")
+        if not status.available:
+            click.echo(f"{'':<12} {'':<12} {status.reason}")
+    ctx.exit(0)
+
+
 def _aliases(func: Any) -> Any:
     for dest, (flag, kind) in _ALIASES.items():
         func = click.option(flag, dest, type=kind, hidden=True)(func)
@@ -49,6 +62,8 @@ def _aliases(func: Any) -> Any:
               help="auto: .om -> ascend, ONNX or emulated artifact -> onnxruntime.")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads for the runner (default: all cores).")
 @click.option("--arch", help="Registry architecture of a checkpoint run with --backend torch.")
+@click.option("--list-backends", is_flag=True, is_eager=True, expose_value=False, callback=_list_backends,
+              help="List the backends, whether each is available here, and why not.")
 @_aliases
 def command(model: str, inputs: str | None, output: str | None, output_dirname: str | None, outfmt: str,
             batchsize: int | None, loop: int, warmup_count: int, device: str, pure_data_type: str, resume: bool,
