@@ -34,7 +34,7 @@ from infer_kit.aipp.generate import describe_generated, generate_op
 from infer_kit.aipp.geometry import resolve_geometry, source_shape
 from infer_kit.aipp.lint import lint_config
 from infer_kit.aipp.parse import read_config
-from infer_kit.aipp.validate import raise_for_errors, validate_config
+from infer_kit.aipp.validate import errors, raise_for_errors, validate_config
 from infer_kit.aipp.write import render_config
 from infer_kit.converter.emulate import ModelInput, model_input, resolve_input_hw
 from infer_kit.converter.precision import DEFAULT_PRECISION_MODE, EMULATION, check_precision_mode
@@ -314,20 +314,28 @@ def _aipp_for(aipp: str, model_path: Path, out_dir: Path, spec: PreprocessSpec |
         op = generate_op(spec)
         text = render_config(op, header=describe_generated(spec, op))
         path = out_dir / f"aipp_{model_path.stem}.aippconfig"
-        if not path.is_file() or path.read_text() != text:
-            write_text_atomic(path, text)
         config = AippConfig((op,), str(path))
     else:
         path = Path(aipp).absolute()
         config = read_config(path)
         text = path.read_text()
-    raise_for_errors(validate_config(config, inputs=[chw], soc=soc), config.where)
+    issues = validate_config(config, inputs=[chw], soc=soc)
+    if aipp == "auto" and errors(issues):
+        assert spec is not None
+        raise InferKitError(
+            f"the AIPP config generated from {model_path.name}'s spec ({spec.describe()}) does not fit its input "
+            f"{chw[1]}x{chw[2]}: {errors(issues)[0].text()}",
+            hint=f"the spec must crop {chw[1]}: fix it (--crop/--resize) or re-export the model",
+        )
+    raise_for_errors(issues, config.where)
     for issue in lint_config(config, spec=spec):
         log.warning("%s", issue.format(config.where).replace(": warning: ", ": ", 1))
     op = config.op_for_input(0, model_in.name)
     if op is None:
         raise InferKitError(f"{config.where} has no aipp_op block for input 0 ({model_in.name})",
                             hint="set related_input_rank: 0")
+    if aipp == "auto" and (not path.is_file() or path.read_text() != text):
+        write_text_atomic(path, text)  # only once the generated config passed ATC's checks
     if emulate and op.mode != "static":
         raise InferKitError(f"{config.where}: dynamic AIPP takes its parameters at run time and cannot be emulated",
                             hint="use a static config for the emulation")

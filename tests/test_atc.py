@@ -313,3 +313,12 @@ def test_manifest_spec_follows_the_configs_source_size(model, tmp_path):
                             output=tmp_path / "yuv")
     described = describe_model(artifact.model_file)
     assert described.spec == TINY_SPEC and described.inputs[0].shape == (1, 60, 40, 1)
+
+
+def test_a_spec_that_disagrees_with_the_model_input_is_refused(model):
+    with pytest.raises(InferKitError, match=r"generated from tiny.onnx's spec \(resize 56 -> crop 48.*does not fit "
+                                            r"its input 32x32: E81012 .*crop_size_w\[48\] should be equal to output "
+                                            r"W\[32\].*: the spec must crop 32"):
+        compile_om(model, soc="Ascend910A", batch_sizes=[1], emulate=True, spec=TINY_SPEC.with_overrides(resize=56,
+                                                                                                       crop=48))
+    assert not (model.parent / "aipp_tiny.aippconfig").exists()
