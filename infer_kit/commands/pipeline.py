@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from infer_kit.commands._options import pop_spec_overrides, spec_options
+
+
+def _ints(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        return [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: give comma-separated integers, e.g. 1,16") from None
+
+
+@click.command(name="pipeline")
+@click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--checkpoint", type=click.Path(dir_okay=False), help="[model] checkpoint.")
+@click.option("--onnx", type=click.Path(dir_okay=False), help="[model] an exported ONNX model instead.")
+@click.option("--arch", help="[model] arch.")
+@click.option("--images", type=click.Path(file_okay=False), help="[data] images (flat folder or class tree).")
+@click.option("--labels", type=click.Path(dir_okay=False), help="[data] val_label.txt.")
+@click.option("--limit", type=click.IntRange(min=1), help="[data] only the first N images.")
+@click.option("--soc", help="[atc] soc version, e.g. Ascend910A.")
+@click.option("--batch", callback=_ints, help="[atc] batch sizes, e.g. 1,16.")
+@click.option("--precision-mode", help="[atc] precision modes, comma-separated.")
+@click.option("--emulate/--no-emulate", default=None, help="[atc] force the emulation (or real ATC).")
+@click.option("--outfmt", type=click.Choice(["BIN", "NPY", "TXT"], case_sensitive=False), help="[run] outfmt.")
+@click.option("--threads", type=click.IntRange(min=1), help="[run] ONNX Runtime threads.")
+@click.option("--min-top1", type=float, help="[evaluate] gate in percent (exit 3 below it).")
+@click.option("--min-top5", type=float, help="[evaluate] gate in percent.")
+@click.option("--no-compare", is_flag=True, help="[compare] skip the fp32 ONNX reference run.")
+@click.option("--max-disagreement", type=float, help="[compare] gate: max %% of images whose top-1 changes.")
+@click.option("--work-dir", type=click.Path(file_okay=False), help="Where everything is written.")
+@click.option("--name", help="Name shown in the report.")
+@spec_options
+@click.option("--force", is_flag=True, help="Ignore the cache and rerun every stage.")
+def command(config: Path | None, force: bool, **flags: Any) -> None:
+    """Run export -> atc -> preprocess -> run -> evaluate (-> compare) and write a report.
+
+    CONFIG is a TOML file (see infer_kit/pipeline/config.py and examples/); flags set or
+    override its keys. Each stage is cached by a key of its inputs: a rerun after a change
+    redoes only the stages it affects. Exit 3 when a gate fails (after the report is written).
+
+    \b
+    Examples:
+      infer-kit pipeline examples/fashion_mnist.toml
+      infer-kit pipeline --checkpoint resnet50.pth --images val/ --labels val_label.txt \\
+          --soc Ascend910A --batch 1,64 --min-top1 75
+    """
+    from infer_kit.pipeline.config import config_from_dict, read_toml
+    from infer_kit.pipeline.runner import raise_for_gates, run_pipeline
+
+    spec = pop_spec_overrides(flags)
+    if config is not None:
+        base, where, raw = config.parent, str(config), read_toml(config)
+    else:
+        base, where, raw = Path.cwd(), "command line", {}
+    _merge_flags(raw, flags, spec, base)
+    settings = config_from_dict(raw, base=base, where=where, source=config)
+    result = run_pipeline(settings, force=force)
+
+    click.echo(f"pipeline {settings.name}: {len(result.ran)} stage(s) ran, {len(result.cached)} reused from cache")
+    if result.cached:
+        click.echo(f"reused: {', '.join(result.cached)}")
+    click.echo(f"{'row':<28} {'batch':>5} {'top-1 %':>8} {'top-5 %':>8} {'img/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+               f"{'agree %':>8}")
+    for row in result.rows:
+        agree = "-" if row["agreement"] is None else f"{row['agreement']:.2f}"
+        top5 = "-" if row["top5"] is None else f"{row['top5']:.2f}"
+        click.echo(f"{row['name']:<28} {row['batch']:>5} {row['top1']:>8.2f} {top5:>8} {row['images_per_s']:>9.1f} "
+                   f"{row['latency_p50_ms']:>8.2f} {row['latency_p99_ms']:>8.2f} {agree:>8}")
+    for row in result.rows:
+        click.echo(f"result.json ({row['name']}): {row['result_json']}")
+    click.echo(f"report: {result.report_html}  (and {result.report_md.name})")
+    raise_for_gates(result)
+
+
+def _merge_flags(raw: dict[str, Any], flags: dict[str, Any], spec: dict[str, Any], base: Path) -> None:
+    """Write the CLI flags into the config dict (paths made relative to ``base`` by being absolute)."""
+    def put(section: str, key: str, value: Any) -> None:
+        if value is not None:
+            raw.setdefault(section, {})[key] = value
+
+    absolute = {k: str(Path(v).resolve()) if v is not None else None
+                for k, v in flags.items() if k in ("checkpoint", "onnx", "images", "labels", "work_dir")}
+    put("model", "checkpoint", absolute["checkpoint"])
+    put("model", "onnx", absolute["onnx"])
+    put("model", "arch", flags["arch"])
+    if spec:
+        raw.setdefault("model", {}).setdefault("spec", {}).update(
+            {k: list(v) if isinstance(v, tuple) else v for k, v in spec.items()})
+    put("data", "images", absolute["images"])
+    put("data", "labels", absolute["labels"])
+    put("data", "limit", flags["limit"])
+    put("atc", "soc", flags["soc"])
+    put("atc", "batch_sizes", flags["batch"])
+    if flags["precision_mode"]:
+        put("atc", "precision_modes", [m.strip() for m in flags["precision_mode"].split(",") if m.strip()])
+    put("atc", "emulate", flags["emulate"])
+    put("run", "outfmt", flags["outfmt"].upper() if flags["outfmt"] else None)
+    put("run", "threads", flags["threads"])
+    put("evaluate", "min_top1", flags["min_top1"])
+    put("evaluate", "min_top5", flags["min_top5"])
+    if flags["no_compare"]:
+        put("compare", "reference", False)
+    put("compare", "max_disagreement", flags["max_disagreement"])
+    if absolute["work_dir"]:
+        raw["work_dir"] = absolute["work_dir"]
+    if flags["name"]:
+        raw["name"] = flags["name"]

@@ -1,0 +1,276 @@
+"""The pipeline's configuration: a TOML file (parsed, never evaluated) or the same from flags.
+
+Paths are relative to the config file. Unknown keys and wrong types are errors that name
+the file, the section and the key, so a typo never silently falls back to a default.
+
+```toml
+work_dir = "pipeline-work"            # everything the pipeline writes goes here
+name = "resnet18-fmnist"              # shown in the report
+
+[train]                               # optional: train first, then deploy the best checkpoint
+arch = "resnet18"
+data = "data/fmnist"                  # DIR/train/<class>/..., DIR/val/<class>/...
+options = { epochs = 3, batch_size = 128, lr = 0.2 }   # any `infer-kit train` option
+
+[model]                               # what to deploy (omit checkpoint/onnx when [train] is given)
+checkpoint = "model_best.pth"         # or: onnx = "model.onnx"
+arch = "resnet18"                     # optional when the checkpoint records it
+spec = { resize = 32, crop = 32 }     # PreprocessSpec overrides
+
+[data]
+images = "data/fmnist/val_flat"       # a flat folder or a class-folder tree
+labels = "data/fmnist/val_label.txt"  # optional for a class-folder tree
+limit = 2000                          # optional: the first N images
+
+[atc]
+soc = "Ascend910A"
+batch_sizes = [1, 16]                 # one row per (batch size, precision mode)
+precision_modes = ["force_fp16"]
+aipp = "auto"                         # auto | none | path/to/config
+emulate = "auto"                      # auto (real ATC when on PATH) | true | false
+
+[run]
+outfmt = "BIN"
+threads = 2
+
+[evaluate]
+min_top1 = 80.0                       # optional gates (exit code 3)
+
+[compare]
+reference = true                      # also run the fp32 ONNX model and compare every row with it
+```
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from infer_kit.errors import InferKitError
+from infer_kit.spec import PreprocessSpec
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+PRECISION_MODES = ("force_fp16", "allow_fp32_to_fp16", "must_keep_origin_dtype", "allow_mix_precision", "force_fp32")
+OUTFMTS = ("BIN", "NPY", "TXT")
+
+
+@dataclass(frozen=True)
+class TrainSection:
+    arch: str
+    data: Path
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    arch: str | None = None
+    checkpoint: Path | None = None
+    onnx: Path | None = None
+    num_classes: int | None = None
+    opset: int = 11
+    spec: dict[str, Any] = field(default_factory=dict)
+    trust_checkpoint: bool = False
+
+
+@dataclass(frozen=True)
+class DataSection:
+    images: Path
+    labels: Path | None = None
+    limit: int | None = None
+    workers: int | None = None
+
+
+@dataclass(frozen=True)
+class AtcSection:
+    soc: str = "Ascend910A"
+    batch_sizes: tuple[int, ...] = (1,)
+    precision_modes: tuple[str, ...] = ("force_fp16",)
+    aipp: str = "auto"
+    emulate: str | bool = "auto"
+
+
+@dataclass(frozen=True)
+class RunSection:
+    outfmt: str = "BIN"
+    threads: int | None = None
+    warmup_count: int = 1
+
+
+@dataclass(frozen=True)
+class EvaluateSection:
+    topk: int = 5
+    min_top1: float | None = None
+    min_top5: float | None = None
+
+
+@dataclass(frozen=True)
+class CompareSection:
+    reference: bool = True
+    max_disagreement: float | None = None
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    work_dir: Path
+    model: ModelSection
+    data: DataSection
+    name: str = "pipeline"
+    train: TrainSection | None = None
+    atc: AtcSection = AtcSection()
+    run: RunSection = RunSection()
+    evaluate: EvaluateSection = EvaluateSection()
+    compare: CompareSection = CompareSection()
+    source: Path | None = None
+
+    def emulate_flag(self) -> bool | None:
+        """``compile_om``'s ``emulate``: None lets it choose (real ATC when on PATH)."""
+        return None if self.atc.emulate == "auto" else bool(self.atc.emulate)
+
+
+_SECTIONS = {
+    "train": TrainSection, "model": ModelSection, "data": DataSection, "atc": AtcSection, "run": RunSection,
+    "evaluate": EvaluateSection, "compare": CompareSection,
+}
+_PATH_FIELDS = {"data", "checkpoint", "onnx", "images", "labels"}
+
+
+def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The raw tables of a pipeline TOML file."""
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise InferKitError(f"pipeline config not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InferKitError(f"{path}: not valid TOML ({exc})") from None
+
+
+def load_config(path: str | os.PathLike[str]) -> PipelineConfig:
+    """Parse a pipeline TOML file."""
+    path = Path(path)
+    return config_from_dict(read_toml(path), base=path.parent, where=str(path), source=path)
+
+
+def config_from_dict(raw: dict[str, Any], *, base: Path, where: str, source: Path | None = None) -> PipelineConfig:
+    """Build a config from parsed TOML (or from CLI flags shaped the same way)."""
+    known = {"work_dir", "name", *_SECTIONS}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise InferKitError(f"{where}: unknown key(s) {', '.join(unknown)}", hint=f"known: {', '.join(sorted(known))}")
+    sections = {name: _section(cls, raw.get(name), base, where, name) for name, cls in _SECTIONS.items()}
+    if sections["data"] is None:
+        raise InferKitError(f"{where}: missing [data] section with images = \"...\"")
+    model = sections["model"] or ModelSection()
+    if sections["train"] is None and model.checkpoint is None and model.onnx is None:
+        raise InferKitError(f"{where}: [model] needs checkpoint = ... or onnx = ... (or add a [train] section)")
+    if model.checkpoint is not None and model.onnx is not None:
+        raise InferKitError(f"{where}: [model] takes checkpoint or onnx, not both")
+    spec_fields = {f.name for f in fields(PreprocessSpec)}
+    unknown_spec = sorted(set(model.spec) - spec_fields)
+    if unknown_spec:
+        raise InferKitError(
+            f"{where}: [model] spec has unknown key(s) {', '.join(unknown_spec)}",
+            hint=f"known: {', '.join(sorted(spec_fields))}",
+        )
+    _check_atc(sections["atc"] or AtcSection(), where)
+    run = sections["run"] or RunSection()
+    if run.outfmt.upper() not in OUTFMTS:
+        raise InferKitError(f"{where}: [run] outfmt {run.outfmt!r} is not one of {', '.join(OUTFMTS)}")
+    work_dir = raw.get("work_dir", "pipeline-work")
+    if not isinstance(work_dir, str):
+        raise InferKitError(f"{where}: work_dir must be a string")
+    name = raw.get("name", "pipeline")
+    if not isinstance(name, str):
+        raise InferKitError(f"{where}: name must be a string")
+    return PipelineConfig(
+        work_dir=(base / work_dir).resolve(),
+        name=name,
+        train=sections["train"],
+        model=model,
+        data=sections["data"],
+        atc=sections["atc"] or AtcSection(),
+        run=run,
+        evaluate=sections["evaluate"] or EvaluateSection(),
+        compare=sections["compare"] or CompareSection(),
+        source=source,
+    )
+
+
+def _section(cls: type, raw: Any, base: Path, where: str, name: str) -> Any:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise InferKitError(f"{where}: [{name}] must be a table")
+    names = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(raw) - set(names))
+    if unknown:
+        raise InferKitError(
+            f"{where}: [{name}] unknown key(s) {', '.join(unknown)}", hint=f"known: {', '.join(sorted(names))}"
+        )
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        expected = names[key].type
+        values[key] = _coerce(value, str(expected), f"{where}: [{name}] {key}")
+        if key in _PATH_FIELDS and values[key] is not None:
+            values[key] = (base / values[key]).resolve()
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise InferKitError(f"{where}: [{name}] {exc}") from None
+
+
+def _coerce(value: Any, expected: str, where: str) -> Any:
+    """Check a TOML value against a field's annotation (as written in this module)."""
+    def fail(kind: str) -> InferKitError:
+        return InferKitError(f"{where} must be {kind}, got {value!r}")
+
+    if expected.startswith("tuple[int"):
+        if not isinstance(value, list) or not value or not all(isinstance(v, int) and v > 0 for v in value):
+            raise fail("a non-empty list of positive integers")
+        return tuple(value)
+    if expected.startswith("tuple[str"):
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise fail("a non-empty list of strings")
+        return tuple(value)
+    if expected.startswith("dict"):
+        if not isinstance(value, dict):
+            raise fail("a table")
+        return dict(value)
+    if expected.startswith("bool"):
+        if not isinstance(value, bool):
+            raise fail("true or false")
+        return value
+    if expected.startswith("str | bool"):
+        if not isinstance(value, str | bool):
+            raise fail("a string or a boolean")
+        return value
+    if expected.startswith(("Path", "str")):
+        if not isinstance(value, str) or not value:
+            raise fail("a non-empty string")
+        return value
+    if expected.startswith("int"):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise fail("a positive integer")
+        return value
+    if expected.startswith("float"):
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise fail("a number")
+        return float(value)
+    return value
+
+
+def _check_atc(atc: AtcSection, where: str) -> None:
+    for mode in atc.precision_modes:
+        if mode not in PRECISION_MODES:
+            raise InferKitError(f"{where}: [atc] precision mode {mode!r} is not one of {', '.join(PRECISION_MODES)}")
+    if isinstance(atc.emulate, str) and atc.emulate != "auto":
+        raise InferKitError(f"{where}: [atc] emulate must be \"auto\", true or false")
+    if len(set(atc.batch_sizes)) != len(atc.batch_sizes):
+        raise InferKitError(f"{where}: [atc] batch_sizes has duplicates")

@@ -1,0 +1,219 @@
+"""The pipeline report: ``report.md`` and a self-contained ``report.html`` (plots inline).
+
+One table in the seed READMEs' form (model, batch, precision, top-1, top-5, images/s,
+latency p50/p99), the spec and AIPP config used, a latency histogram, top-1 per class,
+the most confused class pairs, and thumbnails of misclassified images with their
+predicted and true labels.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infer_kit.fsutil import write_text_atomic
+
+
+@dataclass(frozen=True)
+class Misclassified:
+    image: Path | None
+    key: str
+    true: str
+    predicted: str
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    name: str
+    model: str
+    backend: str
+    batch: int
+    precision: str
+    top1: float
+    top5: float
+    images_per_s: float
+    compute_images_per_s: float
+    latency_p50_ms: float
+    latency_p99_ms: float
+    latencies_ms: list[float] = field(default_factory=list)
+    agreement: float | None = None
+    images: int = 0
+
+
+@dataclass(frozen=True)
+class ReportData:
+    title: str
+    rows: list[ReportRow]
+    spec: str
+    aipp_config: str | None
+    main_row: str
+    per_class: list[tuple[str, float, int]] = field(default_factory=list)  # (class, top-1 %, images)
+    confusions: list[tuple[str, str, int]] = field(default_factory=list)  # (true, predicted, count)
+    misclassified: list[Misclassified] = field(default_factory=list)
+    stages: list[tuple[str, str, float]] = field(default_factory=list)  # (stage, "ran"|"cached", seconds)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+TABLE_HEADER = ("model", "backend", "batch", "precision", "top-1 %", "top-5 %", "images/s", "p50 ms", "p99 ms",
+                "agree %")
+
+
+def table_rows(data: ReportData) -> list[tuple[str, ...]]:
+    out = []
+    for row in data.rows:
+        agree = "-" if row.agreement is None else f"{row.agreement:.2f}"
+        out.append((row.model, row.backend, str(row.batch), row.precision, f"{row.top1:.2f}", f"{row.top5:.2f}",
+                    f"{row.images_per_s:.1f}", f"{row.latency_p50_ms:.2f}", f"{row.latency_p99_ms:.2f}", agree))
+    return out
+
+
+def write_report(data: ReportData, folder: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """Write ``report.md`` and ``report.html`` into ``folder``; return their paths."""
+    folder = Path(folder)
+    figures = _figures(data)
+    md_path, html_path = folder / "report.md", folder / "report.html"
+    write_text_atomic(md_path, render_markdown(data))
+    write_text_atomic(html_path, render_html(data, figures))
+    return md_path, html_path
+
+
+def render_markdown(data: ReportData) -> str:
+    lines = [f"# {data.title}", "", "| " + " | ".join(TABLE_HEADER) + " |",
+             "|" + "|".join(":---:" for _ in TABLE_HEADER) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in table_rows(data)]
+    lines += ["", f"Preprocessing: {data.spec}", ""]
+    if data.aipp_config:
+        lines += ["AIPP config:", "", "```", data.aipp_config.rstrip(), "```", ""]
+    if data.per_class:
+        lines += [f"## Top-1 per class ({data.main_row})", "", "| class | top-1 % | images |", "|---|---:|---:|"]
+        lines += [f"| {name} | {acc:.2f} | {count} |" for name, acc, count in data.per_class]
+        lines.append("")
+    if data.confusions:
+        lines += ["## Most confused pairs", "", "| true | predicted | images |", "|---|---|---:|"]
+        lines += [f"| {t} | {p} | {n} |" for t, p, n in data.confusions]
+        lines.append("")
+    if data.misclassified:
+        lines += ["## Misclassified examples", ""]
+        lines += [f"- `{m.key}`: true **{m.true}**, predicted **{m.predicted}**" for m in data.misclassified]
+        lines.append("")
+    if data.stages:
+        lines += ["## Stages", "", "| stage | status | seconds |", "|---|---|---:|"]
+        lines += [f"| {s} | {status} | {sec:.1f} |" for s, status, sec in data.stages]
+        lines.append("")
+    if data.provenance:
+        lines += ["## Provenance", ""] + [f"- {k}: `{v}`" for k, v in data.provenance.items()] + [""]
+    return "\n".join(lines)
+
+
+def render_html(data: ReportData, figures: dict[str, str]) -> str:
+    esc = html.escape
+    head = "".join(f"<th>{esc(h)}</th>" for h in TABLE_HEADER)
+    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in table_rows(data))
+    parts = [
+        "<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
+        f"<title>{esc(data.title)}</title>", f"<style>{_CSS}</style></head><body>",
+        f"<h1>{esc(data.title)}</h1>",
+        f"<table class=\"results\"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>",
+        f"<p class=\"spec\"><b>Preprocessing</b>: {esc(data.spec)}</p>",
+    ]
+    if data.aipp_config:
+        parts.append(f"<details><summary>AIPP config</summary><pre>{esc(data.aipp_config)}</pre></details>")
+    for key, caption in (("latency", "Latency per batch"), ("per_class", f"Top-1 per class ({data.main_row})"),
+                         ("misclassified", "Misclassified examples")):
+        if key in figures:
+            parts.append(f"<figure id=\"{key}\"><img alt=\"{esc(caption)}\" src=\"data:image/png;base64,"
+                         f"{figures[key]}\"><figcaption>{esc(caption)}</figcaption></figure>")
+    if data.confusions:
+        rows = "".join(f"<tr><td>{esc(t)}</td><td>{esc(p)}</td><td>{n}</td></tr>" for t, p, n in data.confusions)
+        parts.append("<h2>Most confused pairs</h2><table class=\"confusions\"><thead><tr><th>true</th>"
+                     f"<th>predicted</th><th>images</th></tr></thead><tbody>{rows}</tbody></table>")
+    if data.stages:
+        rows = "".join(f"<tr><td>{esc(s)}</td><td>{esc(st)}</td><td>{sec:.1f}</td></tr>" for s, st, sec in data.stages)
+        parts.append("<h2>Stages</h2><table class=\"stages\"><thead><tr><th>stage</th><th>status</th>"
+                     f"<th>seconds</th></tr></thead><tbody>{rows}</tbody></table>")
+    if data.provenance:
+        items = "".join(f"<li>{esc(str(k))}: <code>{esc(str(v))}</code></li>" for k, v in data.provenance.items())
+        parts.append(f"<h2>Provenance</h2><ul>{items}</ul>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+_CSS = (
+    "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}"
+    "table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 10px;text-align:right}"
+    "th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}"
+    "figure{margin:1.5em 0}figure img{max-width:100%}figcaption{color:#555;font-size:90%}"
+    "pre{background:#f7f7f7;padding:1em;overflow:auto}"
+)
+
+
+def _figures(data: ReportData) -> dict[str, str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    figures = {}
+    if any(r.latencies_ms for r in data.rows):
+        figures["latency"] = _latency_histogram(data.rows)
+    if data.per_class:
+        figures["per_class"] = _per_class_bars(data.per_class)
+    if any(m.image is not None and m.image.is_file() for m in data.misclassified):
+        figures["misclassified"] = _thumbnails(data.misclassified)
+    return figures
+
+
+def _png(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _latency_histogram(rows: list[ReportRow]) -> str:
+    import matplotlib.pyplot as plt
+
+    with_data = [r for r in rows if r.latencies_ms]
+    fig, axes = plt.subplots(1, len(with_data), figsize=(4 * len(with_data), 3), squeeze=False)
+    for ax, row in zip(axes[0], with_data, strict=True):
+        ax.hist(row.latencies_ms, bins=min(40, max(5, len(row.latencies_ms) // 3)), color="#3b7dd8")
+        ax.axvline(row.latency_p50_ms, color="k", linestyle="--", linewidth=1, label=f"p50 {row.latency_p50_ms:.2f}")
+        ax.axvline(row.latency_p99_ms, color="r", linestyle=":", linewidth=1, label=f"p99 {row.latency_p99_ms:.2f}")
+        ax.set_title(f"{row.name} (batch {row.batch})", fontsize=9)
+        ax.set_xlabel("ms per batch")
+        ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def _per_class_bars(per_class: list[tuple[str, float, int]]) -> str:
+    import matplotlib.pyplot as plt
+
+    names = [n for n, _, _ in per_class]
+    fig, ax = plt.subplots(figsize=(max(5, 0.45 * len(names)), 3.2))
+    ax.bar(range(len(names)), [a for _, a, _ in per_class], color="#4c9a5f")
+    ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("top-1 %")
+    return _png(fig)
+
+
+def _thumbnails(items: list[Misclassified]) -> str:
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    shown = [m for m in items if m.image is not None and m.image.is_file()][:12]
+    cols = min(6, len(shown))
+    rows = (len(shown) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(2 * cols, 2.3 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, item in zip(axes.ravel(), shown, strict=False):
+        with Image.open(item.image) as image:
+            ax.imshow(image.convert("RGB"))
+        ax.set_title(f"true: {item.true}\npred: {item.predicted}", fontsize=7)
+    return _png(fig)

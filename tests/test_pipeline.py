@@ -1,0 +1,200 @@
+"""`infer-kit pipeline`: end to end on a tiny real dataset, caching and invalidation, failures, report."""
+
+from __future__ import annotations
+
+import html.parser
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+
+from infer_kit.errors import InferKitError
+from infer_kit.pipeline.config import config_from_dict, load_config
+from infer_kit.pipeline.runner import REFERENCE_ROW, run_pipeline
+from infer_kit.registry import create_model
+
+SPEC = {"resize": 20, "crop": 16, "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25], "interpolation": "bilinear"}
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory) -> Path:
+    from infer_kit.trainer.datasets import write_digits
+
+    root = tmp_path_factory.mktemp("digits")
+    write_digits(root, size=20, limit_train=200, limit_val=30)
+    return root
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "test_resnet.pth"
+    torch.save({"arch": "test_resnet", "state_dict": create_model("test_resnet", num_classes=10).state_dict()}, path)
+    return path
+
+
+def _raw(work: Path, digits: Path, checkpoint: Path, **extra) -> dict:
+    raw = {
+        "work_dir": str(work),
+        "name": "tiny",
+        "model": {"checkpoint": str(checkpoint), "spec": dict(SPEC)},
+        "data": {"images": str(digits / "val_flat"), "labels": str(digits / "val_label.txt"), "workers": 1},
+        "atc": {"batch_sizes": [1, 4]},
+        "run": {"threads": 1},
+    }
+    for section, values in extra.items():
+        raw.setdefault(section, {}).update(values)
+    return raw
+
+
+class _Tags(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+@pytest.mark.slow
+def test_pipeline_end_to_end_then_cached_then_spec_change(tmp_path, digits, checkpoint):
+    work = tmp_path / "work"
+    config = config_from_dict(_raw(work, digits, checkpoint), base=tmp_path, where="test")
+    first = run_pipeline(config)
+
+    names = [row["name"] for row in first.rows]
+    assert names == ["bs1_force_fp16", "bs4_force_fp16", REFERENCE_ROW]
+    for row in first.rows:
+        assert row["images"] == 30
+        text = Path(row["result_json"]).read_text()
+        data = json.loads(text)
+        assert data["title"] == "Overall statistical evaluation" and "\n" not in text
+        assert data["value"][0] == {"key": "Number of images", "value": "30"}
+        assert data["value"][2]["value"] == str(round(row["top1"], 2)) + "%"
+    assert all(row["agreement"] is not None and row["agreement"] >= 90 for row in first.rows[:2])
+    assert first.rows[0]["top1"] == pytest.approx(first.rows[1]["top1"])  # same images, same model, any batch
+
+    parser = _Tags()
+    parser.feed(first.report_html.read_text())
+    images = [attrs["src"] for tag, attrs in parser.tags if tag == "img"]
+    assert len(images) >= 2 and all(src.startswith("data:image/png;base64,") for src in images)
+    assert sum(1 for tag, _ in parser.tags if tag == "tr") >= 4
+    assert "bs4_force_fp16" in "".join(parser.text)
+    assert "aipp_op" in first.report_md.read_text()
+
+    second = run_pipeline(config)
+    assert second.ran == [] and len(second.cached) == len(first.ran)
+
+    changed = config_from_dict(_raw(work, digits, checkpoint, model={"spec": {**SPEC, "resize": 24}}),
+                               base=tmp_path, where="test")
+    third = run_pipeline(changed)
+    assert "export" in third.cached
+    assert "stamp spec" in third.ran
+    assert {"preprocess aipp", "preprocess float", "run bs1_force_fp16", "evaluate bs1_force_fp16",
+            "atc bs4_force_fp16"} <= set(third.ran)
+
+
+@pytest.mark.slow
+def test_failing_stage_is_named_and_earlier_outputs_stay(tmp_path, digits, checkpoint):
+    labels = tmp_path / "val_label.txt"
+    lines = (digits / "val_label.txt").read_text().splitlines()
+    labels.write_text("\n".join(lines + ["ghost_1.png 1", "ghost_2.png 2"]) + "\n")  # labels without an image
+    work = tmp_path / "work"
+    raw = _raw(work, digits, checkpoint, data={"labels": str(labels)}, atc={"batch_sizes": [4]},
+               compare={"reference": False})
+    with pytest.raises(InferKitError) as err:
+        run_pipeline(config_from_dict(raw, base=tmp_path, where="test"))
+    message = err.value.one_line()
+    assert message.startswith("pipeline stage 'evaluate bs4_force_fp16' failed")
+    assert "outputs of earlier stages are kept" in message
+    assert (work / "model.onnx").is_file() and (work / "prep" / "aipp" / "manifest.json").is_file()
+    assert len(list((work / "runs" / "bs4_force_fp16").glob("*.bin"))) == 30
+
+    labels.write_text("\n".join(lines) + "\n")
+    rerun = run_pipeline(config_from_dict(raw, base=tmp_path, where="test"))
+    assert "run bs4_force_fp16" in rerun.cached and "evaluate bs4_force_fp16" in rerun.ran
+
+
+@pytest.mark.slow
+def test_train_section_and_gates_through_the_cli(tmp_path, digits, cli):
+    config = tmp_path / "p.toml"
+    config.write_text(f"""
+work_dir = "work"
+name = "trained"
+
+[train]
+arch = "test_resnet"
+data = "{digits}"
+options = {{ epochs = 1, batch_size = 50, lr = 0.05, workers = 0, augment = "none" }}
+
+[model]
+spec = {{ resize = 20, crop = 16 }}
+
+[data]
+images = "{digits / 'val'}"
+
+[atc]
+batch_sizes = [2]
+
+[compare]
+reference = false
+
+[evaluate]
+min_top1 = 101.0
+""")
+    result = cli("pipeline", str(config), "--threads", "1")
+    assert result.exit_code == 3, result.stderr
+    assert "bs2_force_fp16: top-1" in result.stderr and "< 101 %" in result.stderr
+    assert (tmp_path / "work" / "train" / "model_best.pth").is_file()
+    assert (tmp_path / "work" / "report.html").is_file()
+    assert "7 stage(s) ran, 0 reused" in result.stdout
+    again = cli("pipeline", str(config), "--threads", "1", "--min-top1", "0")
+    assert again.exit_code == 0 and "reused: train, export" in again.stdout
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("[data]\nimages = 'x'\n[model]\ncheckpoint = 'c.pth'\n[atc]\nbatch = [1]\n", "[atc] unknown key(s) batch"),
+        ("[data]\nimages = 'x'\n", "[model] needs checkpoint"),
+        ("[data]\nimages = 'x'\n[model]\nonnx = 'm.onnx'\n[atc]\nprecision_modes = ['fp8']\n", "precision mode 'fp8'"),
+        ("[data]\nimages = 'x'\n[model]\nonnx = 'm.onnx'\nspec = { size = 3 }\n", "spec has unknown key(s) size"),
+        ("[data]\nimages = 'x'\n[model]\nonnx = 'm.onnx'\n[run]\nthreads = 'two'\n", "threads must be a positive"),
+        ("[data\n", "not valid TOML"),
+    ],
+)
+def test_config_errors_name_file_section_and_key(tmp_path, text, fragment):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(InferKitError) as err:
+        load_config(path)
+    assert str(path) in err.value.one_line() and fragment in err.value.one_line()
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
+@pytest.mark.slow
+def test_report_renders_headless(tmp_path, digits, checkpoint):
+    config = config_from_dict(_raw(tmp_path / "work", digits, checkpoint, atc={"batch_sizes": [4]}),
+                              base=tmp_path, where="test")
+    result = run_pipeline(config)
+    png = tmp_path / "report.png"
+    subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'chromium'}", f"--screenshot={png}", "--window-size=1200,2400",
+         result.report_html.as_uri()],
+        capture_output=True, timeout=120, check=False,
+    )
+    from PIL import Image
+
+    with Image.open(png) as image:
+        assert image.size == (1200, 2400)
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
+    assert colours is not None and len(colours) > 50  # text, tables and plots, not a blank page
