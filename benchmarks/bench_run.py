@@ -28,10 +28,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from infer_kit.runtime.base import create_runner
-from infer_kit.runtime.stage import run
 
 from infer_kit.console import configure
+from infer_kit.runtime.base import create_runner
+from infer_kit.runtime.stage import run
 
 
 def export_resnet50(folder: Path) -> Path:

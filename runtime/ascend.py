@@ -14,10 +14,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from infer_kit.runtime.base import with_batch
-
 from infer_kit.artifacts import TensorDesc
 from infer_kit.errors import BackendUnavailable, InferKitError
+from infer_kit.runtime.base import with_batch
 
 INSTALL_HINT = (
     "install CANN and the aclruntime + ais_bench wheels from the ais_bench repository "

@@ -11,10 +11,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from infer_kit.runtime.base import with_batch
-
 from infer_kit.artifacts import TensorDesc
 from infer_kit.errors import InferKitError
+from infer_kit.runtime.base import with_batch
 
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 _DEVICE_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")

@@ -31,6 +31,7 @@ from infer_kit.labels import image_key
 
 if TYPE_CHECKING:
     import numpy as np
+
     from infer_kit.runtime.inputs import Batch
 
 OUTFMTS = ("BIN", "NPY", "TXT")

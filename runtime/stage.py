@@ -23,6 +23,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infer_kit.artifacts import (
+    ModelDescription,
+    TensorDesc,
+    artifact_paths,
+    check_folder_matches_model,
+    describe_model,
+    read_folder_manifest,
+)
+from infer_kit.console import log, progress
+from infer_kit.errors import InferKitError
+from infer_kit.fsutil import remove_stale_partials, write_json_atomic
+from infer_kit.labels import image_key
 from infer_kit.runtime.base import Runner, choose_backend, create_runner
 from infer_kit.runtime.inputs import (
     INPUT_SUFFIXES,
@@ -41,19 +53,6 @@ from infer_kit.runtime.inputs import (
 )
 from infer_kit.runtime.outputs import OutputWriter, check_outfmt, existing_outputs, output_filename
 from infer_kit.runtime.summary import build_summary
-
-from infer_kit.artifacts import (
-    ModelDescription,
-    TensorDesc,
-    artifact_paths,
-    check_folder_matches_model,
-    describe_model,
-    read_folder_manifest,
-)
-from infer_kit.console import log, progress
-from infer_kit.errors import InferKitError
-from infer_kit.fsutil import remove_stale_partials, write_json_atomic
-from infer_kit.labels import image_key
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".tar", ".ckpt")
 PREFETCH_BATCHES = 4

@@ -8,12 +8,12 @@ import numpy as np
 import onnx
 import pytest
 import torch
+
 from infer_kit.converter import export as export_module
 from infer_kit.converter import verify as verify_module
 from infer_kit.converter.checkpoint import load_checkpoint_model
 from infer_kit.converter.export import export_onnx
 from infer_kit.converter.verify import VerificationReport
-
 from infer_kit.errors import InferKitError
 from infer_kit.metadata import read_model_info
 from infer_kit.registry import SEED_MODELS, create_model

@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
+from infer_kit.artifacts import TensorDesc
+from infer_kit.errors import InferKitError
 from infer_kit.runtime.inputs import (
     BatchReader,
     check_file_sizes,
@@ -23,9 +26,6 @@ from infer_kit.runtime.inputs import (
     shard_range,
     split_contiguous,
 )
-
-from infer_kit.artifacts import TensorDesc
-from infer_kit.errors import InferKitError
 
 
 def _ais_bench_natural_sort(items):

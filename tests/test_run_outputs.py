@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from infer_kit.errors import InferKitError
 from infer_kit.runtime.inputs import Batch
 from infer_kit.runtime.outputs import (
     OutputWriter,
@@ -17,8 +19,6 @@ from infer_kit.runtime.outputs import (
     split_batch,
     write_output,
 )
-
-from infer_kit.errors import InferKitError
 
 
 def _ais_bench_txt(ndata: np.ndarray) -> bytes:

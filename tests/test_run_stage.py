@@ -12,8 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from infer_kit.runtime import outputs as outputs_module
-from infer_kit.runtime.stage import run
 from test_run_support import (
     CLASSES,
     SPEC,
@@ -26,6 +24,8 @@ from test_run_support import (
 )
 
 from infer_kit.errors import InferKitError
+from infer_kit.runtime import outputs as outputs_module
+from infer_kit.runtime.stage import run
 from infer_kit.spec import PreprocessSpec
 
 

@@ -11,9 +11,6 @@ import sys
 
 import numpy as np
 import pytest
-from infer_kit.runtime.ascend import AscendRunner, dtype_name
-from infer_kit.runtime.base import create_runner, runner_status
-from infer_kit.runtime.stage import run
 from test_run_support import (
     CLASSES,
     SPEC,
@@ -26,6 +23,9 @@ from test_run_support import (
 )
 
 from infer_kit.errors import BackendUnavailable, InferKitError
+from infer_kit.runtime.ascend import AscendRunner, dtype_name
+from infer_kit.runtime.base import create_runner, runner_status
+from infer_kit.runtime.stage import run
 
 
 @pytest.fixture

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from infer_kit.runtime.base import choose_backend, create_runner, list_runners, with_batch
-from infer_kit.runtime.onnxrt import choose_providers
-from infer_kit.runtime.stage import run
 from test_run_support import SPEC, emulated_artifact, float_folder, float_model, weights
 
 from infer_kit.artifacts import TensorDesc, describe_model
 from infer_kit.errors import InferKitError
+from infer_kit.runtime.base import choose_backend, create_runner, list_runners, with_batch
+from infer_kit.runtime.onnxrt import choose_providers
+from infer_kit.runtime.stage import run
 
 
 def test_registry_lists_every_runner_with_a_reason():
