@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infer_kit.aipp.fields import ENUMS, FIELD_BY_NAME, FIELDS
-
 from infer_kit.errors import InferKitError
 
 YUV_INPUTS = ("YUV420SP_U8", "YUV400_U8", "YUYV_U8", "YUV422SP_U8", "AYUV444_U8")

@@ -26,7 +26,6 @@ from typing import Any
 
 from infer_kit.aipp.config import AippOp
 from infer_kit.aipp.csc import STANDARDS, yuv_to_rgb
-
 from infer_kit.errors import InferKitError
 from infer_kit.spec import PreprocessSpec
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from infer_kit.aipp.config import AippOp
-
 from infer_kit.errors import InferKitError
 
 # Channels of one source pixel in memory, and bytes per pixel (YUV420SP: 1.5).

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from infer_kit.aipp.config import DEFAULT_YUV2BGR, AippConfig, AippOp
 from infer_kit.aipp.csc import identify_yuv_matrix
 from infer_kit.aipp.validate import Issue
-
 from infer_kit.errors import InferKitError
 from infer_kit.spec import PreprocessSpec
 
@@ -180,6 +179,7 @@ def _lint_crop(op: AippOp, spec: PreprocessSpec) -> list[Issue]:
 def spec_deviation(op: AippOp, spec: PreprocessSpec) -> float | None:
     """Max |AIPP(test image) - float preprocessing(test image)|, for RGB888 configs shaped like the spec."""
     import numpy as np
+
     from infer_kit.aipp.reference import emulate_aipp
 
     if op.input_format != "RGB888_U8" or op.get("padding"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
 from infer_kit.aipp.assumptions import DEFAULT_ASSUMPTIONS, Assumptions
 from infer_kit.aipp.config import AippOp
 from infer_kit.aipp.geometry import Geometry, output_channels, resolve_geometry, source_shape

@@ -21,7 +21,6 @@ from typing import Any
 
 from infer_kit.aipp.config import AippConfig, AippOp
 from infer_kit.aipp.fields import ENUMS, FIELD_BY_NAME, INT32_RANGE, UINT32_RANGE, FieldSpec
-
 from infer_kit.errors import InferKitError
 
 

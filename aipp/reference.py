@@ -10,11 +10,11 @@ an :class:`~infer_kit.aipp.assumptions.Assumptions` value.
 from __future__ import annotations
 
 import numpy as np
+
 from infer_kit.aipp.assumptions import DEFAULT_ASSUMPTIONS, Assumptions
 from infer_kit.aipp.config import AippOp
 from infer_kit.aipp.geometry import Geometry, resolve_geometry, source_shape
 from infer_kit.aipp.params import channel_permutation, csc_matrix_int32, dtc_constants
-
 from infer_kit.errors import InferKitError
 
 

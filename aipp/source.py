@@ -12,10 +12,10 @@ import os
 from pathlib import Path
 
 import numpy as np
+
 from infer_kit.aipp.config import AippOp
 from infer_kit.aipp.csc import identify_yuv_matrix, rgb_to_nv12
 from infer_kit.aipp.geometry import resolve_geometry, source_shape
-
 from infer_kit.errors import InferKitError
 
 TENSOR_SUFFIXES = (".bin", ".npy")

@@ -36,11 +36,10 @@ from infer_kit.aipp.lint import lint_config
 from infer_kit.aipp.parse import read_config
 from infer_kit.aipp.validate import errors, raise_for_errors, validate_config
 from infer_kit.aipp.write import render_config
-from infer_kit.converter.emulate import ModelInput, model_input, resolve_input_hw
-from infer_kit.converter.precision import DEFAULT_PRECISION_MODE, EMULATION, check_precision_mode
-
 from infer_kit.artifacts import ArtifactPaths, TensorDesc, artifact_paths, onnx_io, write_artifact_manifest
 from infer_kit.console import log
+from infer_kit.converter.emulate import ModelInput, model_input, resolve_input_hw
+from infer_kit.converter.precision import DEFAULT_PRECISION_MODE, EMULATION, check_precision_mode
 from infer_kit.errors import BackendUnavailable, InferKitError
 from infer_kit.fsutil import read_json, sha256_file, write_bytes_atomic, write_text_atomic
 from infer_kit.spec import PreprocessSpec

@@ -6,12 +6,13 @@ import json
 
 import numpy as np
 import pytest
+from test_aipp_parse import RESNET50_AIPPCONFIG
+from test_atc_support import tiny_classifier
+
 from infer_kit.aipp.assumptions import Assumptions
 from infer_kit.aipp.parse import parse_config, read_config
 from infer_kit.aipp.reference import emulate_aipp
 from infer_kit.aipp.source import fit_image, load_source
-from test_aipp_parse import RESNET50_AIPPCONFIG
-from test_atc_support import tiny_classifier
 
 
 def test_generate_prints_or_writes_the_config(cli, tmp_path):

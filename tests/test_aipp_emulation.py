@@ -10,6 +10,8 @@ import onnxruntime as ort
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_atc_support import float_preprocess, source_images
+
 from infer_kit.aipp.assumptions import CHOICES, DEFAULT_ASSUMPTIONS, Assumptions, parse_assumptions
 from infer_kit.aipp.config import AippOp
 from infer_kit.aipp.csc import rgb_to_nv12, rgb_to_yuv, yuv_to_rgb
@@ -18,8 +20,6 @@ from infer_kit.aipp.geometry import resolve_geometry, source_shape
 from infer_kit.aipp.onnx_graph import aipp_model
 from infer_kit.aipp.params import dtc_constants
 from infer_kit.aipp.reference import emulate_aipp
-from test_atc_support import float_preprocess, source_images
-
 from infer_kit.errors import InferKitError
 from infer_kit.registry import get_model
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from test_aipp_parse import RESNET50_AIPPCONFIG
+
 from infer_kit.aipp.config import AippConfig, AippOp
 from infer_kit.aipp.csc import rgb_to_yuv, yuv_to_rgb
 from infer_kit.aipp.generate import generate_op
 from infer_kit.aipp.lint import SPEC_TOLERANCE, lint_config, lint_op, spec_deviation
 from infer_kit.aipp.parse import parse_config
 from infer_kit.aipp.write import render_config
-from test_aipp_parse import RESNET50_AIPPCONFIG
-
 from infer_kit.errors import InferKitError
 from infer_kit.presets import get_preset
 from infer_kit.registry import get_model

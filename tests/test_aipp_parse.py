@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+
 from infer_kit.aipp.config import AippOp
 from infer_kit.aipp.parse import AippConfigError, parse_config, read_config
 from infer_kit.aipp.write import render_config
-
 from infer_kit.errors import InferKitError
 
 # Reference 1.7 (a): the ModelZoo ResNet-50 recipe config, verbatim.

@@ -12,6 +12,7 @@ import math
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from infer_kit.aipp.config import AippConfig, AippOp
 from infer_kit.aipp.fields import ENUMS, FIELDS, INT32_RANGE, UINT32_RANGE, FieldSpec
 from infer_kit.aipp.parse import parse_config

@@ -11,8 +11,12 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from test_aipp_parse import RESNET50_AIPPCONFIG
+from test_atc_support import TINY_SPEC, atc_calls, install_fake_atc, tiny_classifier
+
 from infer_kit.aipp.parse import AippConfigError
 from infer_kit.aipp.reference import emulate_aipp
+from infer_kit.artifacts import describe_model, read_artifact_manifest
 from infer_kit.converter.atc import (
     atc_argv,
     check_soc,
@@ -21,10 +25,6 @@ from infer_kit.converter.atc import (
     output_bases,
     render_command,
 )
-from test_aipp_parse import RESNET50_AIPPCONFIG
-from test_atc_support import TINY_SPEC, atc_calls, install_fake_atc, tiny_classifier
-
-from infer_kit.artifacts import describe_model, read_artifact_manifest
 from infer_kit.errors import BackendUnavailable, InferKitError
 from infer_kit.registry import get_model
 
