@@ -8,17 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+
+from infer_kit.errors import InferKitError
+from infer_kit.presets import get_preset
+from infer_kit.spec import PreprocessSpec
 from infer_kit.trainer.checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from infer_kit.trainer.config import TrainConfig
 from infer_kit.trainer.data import ShardSampler, check_same_classes, eval_transform, scan_split, train_transform
 from infer_kit.trainer.engine import resolve_precision, topk_correct
 from infer_kit.trainer.schedule import build_scheduler, lr_factor
 from infer_kit.trainer.train import build_optimizer
-from PIL import Image
-
-from infer_kit.errors import InferKitError
-from infer_kit.presets import get_preset
-from infer_kit.spec import PreprocessSpec
 
 SPECS = {
     "resnet": get_preset("resnet"),
@@ -220,3 +220,24 @@ def test_seeded_epochs_replay_identically() -> None:
     seed_everything(3, 2, 0)
     assert torch.equal(first[0], torch.rand(3)) and first[1] == np.random.rand()
     assert not torch.equal(first[0], other_rank)
+
+
+def test_bf16_steps_with_non_finite_gradients_are_dropped_cleanly() -> None:
+    from infer_kit.trainer.distributed import DistEnv
+    from infer_kit.trainer.engine import train_one_epoch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Flatten(),
+                                torch.nn.Linear(4 * 6 * 6, 3))
+    batches = [(torch.randn(4, 3, 8, 8), torch.tensor([0, 1, 2, 0])) for _ in range(3)]
+    batches[1][0][0, 0, 0, 0] = float("inf")  # poisons the gradients and BatchNorm's statistics
+    optimizer = build_optimizer(model, lr=0.1, momentum=0.9, weight_decay=0.0)
+    scheduler = build_scheduler(optimizer, steps_per_epoch=3, epochs=1, warmup_epochs=0, kind="cosine")
+    precision = resolve_precision("cpu", amp=True)
+    env = DistEnv(0, 1, 0, torch.device("cpu"), None)
+    stats = train_one_epoch(model, batches, criterion=torch.nn.CrossEntropyLoss(), optimizer=optimizer,
+                            scheduler=scheduler, scaler=precision.grad_scaler(), precision=precision, env=env,
+                            epoch=0, steps=3, print_freq=10, batch_size=4)
+    assert stats.skipped == 1 and stats.steps == 3 and math.isfinite(stats.loss)
+    assert all(torch.isfinite(t).all() for t in [*model.parameters(), *model.buffers()])
+    assert int(model[1].num_batches_tracked) == 2 and scheduler.last_epoch == 3

@@ -4,6 +4,11 @@ FPS is global images per second: ``batch_size * world_size / mean step time``, t
 after the first few steps of the epoch (data-loader start-up), as the ModelZoo scripts do.
 Log lines come from rank 0 and show rank 0's running loss and accuracy; validation accuracy is
 summed over all ranks, every image counted once.
+
+With bfloat16 autocast there is no GradScaler, so a step whose gradients are not finite is
+dropped the way GradScaler drops one in fp16: no update, BatchNorm statistics restored. On this
+project's CPU VM bf16 kernels produced rare spurious NaNs under heavy load (plain torch, fp32
+unaffected); more than ``MAX_SKIPPED_STEPS`` such steps in an epoch is reported as divergence.
 """
 
 from __future__ import annotations
@@ -11,15 +16,18 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-from infer_kit.trainer.distributed import DistEnv, all_reduce_sum
 
 from infer_kit.console import log
 from infer_kit.errors import InferKitError
+from infer_kit.trainer.distributed import DistEnv, all_reduce_sum
+
+MAX_SKIPPED_STEPS = 20
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,7 @@ class EpochStats:
     steps: int
     images: int
     seconds: float
+    skipped: int = 0
 
 
 @dataclass(frozen=True)
@@ -116,6 +125,8 @@ def train_one_epoch(model: torch.nn.Module, loader: Iterable[Any], *, criterion:
                     batch_size: int) -> EpochStats:
     """One pass over ``loader`` (at most ``steps`` batches), stepping the schedule every batch."""
     model.train()
+    guard = precision.dtype is not None and not scaler.is_enabled()
+    skipped = 0
     skip = timing_skip(steps)
     step_time, losses, top1, top5 = Meter(skip), Meter(), Meter(), Meter()
     images = done = 0
@@ -124,11 +135,19 @@ def train_one_epoch(model: torch.nn.Module, loader: Iterable[Any], *, criterion:
     for step, (inputs, target) in enumerate(_batches(loader, steps)):
         inputs = inputs.to(env.device, non_blocking=True)
         target = target.to(env.device, non_blocking=True)
+        saved = [b.detach().clone() for b in model.buffers()] if guard else []
         with precision.autocast():
             output = model(inputs)
             loss = criterion(output, target)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
+        if guard and not grads_finite(optimizer):
+            skipped += 1
+            _skip_step(model, saved, optimizer, scheduler)
+            if skipped > MAX_SKIPPED_STEPS:
+                raise InferKitError(f"training diverged at epoch {epoch} step {step}: {skipped} steps had "
+                                    "non-finite gradients", hint="lower --lr, add --warmup-epochs, or turn off --amp")
+            continue
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
@@ -154,8 +173,31 @@ def train_one_epoch(model: torch.nn.Module, loader: Iterable[Any], *, criterion:
                 f"Acc@1 {top1.last:6.2f} ({top1.avg:6.2f})  Acc@5 {top5.last:6.2f} ({top5.avg:6.2f})  "
                 f"lr {optimizer.param_groups[0]['lr']:.5f}  FPS {fps(batch_size, env.world_size, step_time.avg):.1f}"
             )
+    if skipped and env.is_main:
+        log.warning(f"epoch {epoch}: skipped {skipped} step(s) whose {precision.label} gradients were not finite")
     return EpochStats(losses.avg, first_loss, top1.avg, top5.avg, fps(batch_size, env.world_size, step_time.avg),
-                      done, images, time.perf_counter() - started)
+                      done, images, time.perf_counter() - started, skipped)
+
+
+def grads_finite(optimizer: torch.optim.Optimizer) -> bool:
+    """True when every gradient is finite (identical on all DDP ranks: gradients are all-reduced)."""
+    grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    if not grads:
+        return True
+    norms = torch.stack([torch.linalg.vector_norm(g.detach().float()) for g in grads])
+    return bool(torch.isfinite(norms).all())
+
+
+def _skip_step(model: torch.nn.Module, saved: list[torch.Tensor], optimizer: torch.optim.Optimizer,
+               scheduler: Any) -> None:
+    """Drop a step: no update, BatchNorm statistics as before it; the schedule still advances."""
+    with torch.no_grad():
+        for buffer, before in zip(model.buffers(), saved, strict=True):
+            buffer.copy_(before)
+    optimizer.zero_grad(set_to_none=True)
+    with warnings.catch_warnings():  # "scheduler.step() before optimizer.step()" when the first step is dropped
+        warnings.simplefilter("ignore", UserWarning)
+        scheduler.step()
 
 
 def fps(batch_size: int, world_size: int, seconds_per_step: float) -> float:

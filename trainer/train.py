@@ -17,6 +17,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from infer_kit.console import log
+from infer_kit.errors import InferKitError
+from infer_kit.fsutil import write_json_atomic
+from infer_kit.registry import ModelEntry, create_model, get_model
+from infer_kit.spec import PreprocessSpec
 from infer_kit.trainer.checkpoint import (
     BEST_NAME,
     CHECKPOINT_NAME,
@@ -28,12 +33,6 @@ from infer_kit.trainer.checkpoint import (
 )
 from infer_kit.trainer.config import TrainConfig
 from infer_kit.trainer.distributed import DistEnv, broadcast_buffers, init_distributed, launch, shutdown
-
-from infer_kit.console import log
-from infer_kit.errors import InferKitError
-from infer_kit.fsutil import write_json_atomic
-from infer_kit.registry import ModelEntry, create_model, get_model
-from infer_kit.spec import PreprocessSpec
 
 TABLE_HEADER = "| NAME | Acc@1 | FPS | Epochs | AMP_Type | Torch_Version |"
 SUMMARY_NAME = "train_summary.json"
@@ -95,14 +94,15 @@ def train_worker(config: TrainConfig) -> TrainResult:
     """The per-process job (what torchrun runs in every process)."""
     import torch
 
+    threads = torch.get_num_threads()
     if config.threads:
         torch.set_num_threads(config.threads)
     env = init_distributed(config)
     try:
-        result = _run(config, env)
+        return _run(config, env)
     finally:
         shutdown(env)
-    return result
+        torch.set_num_threads(threads)
 
 
 def _launched_worker(config: TrainConfig) -> TrainResult:
@@ -177,6 +177,7 @@ def _spec(config: TrainConfig, entry: ModelEntry, state: dict[str, Any] | None, 
 
 def _run(config: TrainConfig, env: DistEnv) -> TrainResult:
     import torch
+
     from infer_kit.trainer.data import train_loader, val_loader
     from infer_kit.trainer.engine import resolve_precision
 
@@ -253,7 +254,7 @@ def _fit(ctx: _Context, loader: Any, sampler: Any, val: Any) -> TrainResult:
         best_acc1 = max(best_acc1, last.acc1)
         history.append({"epoch": epoch + 1, "loss": stats.loss, "first_loss": stats.first_loss,
                         "train_acc1": stats.acc1, "acc1": last.acc1, "acc5": last.acc5, "fps": stats.fps,
-                        "seconds": stats.seconds, "lr": optimizer.param_groups[0]["lr"]})
+                        "seconds": stats.seconds, "lr": optimizer.param_groups[0]["lr"], "skipped": stats.skipped})
         if env.is_main:
             save_checkpoint(checkpoint_state(
                 epoch=epoch + 1, arch=plan.entry.name, model=ctx.model, best_acc1=best_acc1, optimizer=optimizer,
