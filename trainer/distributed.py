@@ -27,10 +27,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from infer_kit.console import log
 from infer_kit.errors import BackendUnavailable, InferKitError
 
 if TYPE_CHECKING:
     import torch
+
     from infer_kit.trainer.config import TrainConfig
 
 DEFAULT_BACKENDS = {"cpu": "gloo", "cuda": "nccl", "npu": "hccl"}
@@ -109,6 +111,8 @@ def select_device(device_type: str, local_rank: int, device_list: tuple[int, ...
 def init_distributed(config: TrainConfig) -> DistEnv:
     """Join the process group torchrun (or :func:`launch`) described in the environment."""
     device_type = resolve_device_type(config.device)
+    if device_type == "cpu" and config.device_list and int(os.environ.get("RANK", "0")) == 0:
+        log.warning("--device-list names accelerator ids; it is ignored on cpu")
     if not under_torchrun():
         return DistEnv(0, 1, 0, select_device(device_type, 0, config.device_list), None)
     rank, world_size, local_rank = (int(os.environ[name]) for name in TORCHRUN_VARS)

@@ -21,10 +21,10 @@ EPILOG = """\b
 Examples:
   # 1 card (or CPU): the ModelZoo train_full_1p.sh
   infer-kit train --arch resnet50 --data /data/imagenet --epochs 90 -b 256 --lr 0.1 --amp -o out
-  # small and real: Fashion-MNIST at 32 px on a CPU
-  infer-kit dataset fashion-mnist data/fmnist
-  infer-kit train --arch resnet10t --data data/fmnist --resize 32 --crop 32 --mean 0.5 --std 0.5 \\
-      --augment light --epochs 3 -b 128 --lr 0.2 --warmup-epochs 0.2 -o out
+  # small and real: Fashion-MNIST at 28 px on a 2-core CPU (~87 % top-1 in about 80 s)
+  infer-kit dataset fashion-mnist data/fmnist --limit-train 20000
+  infer-kit train --arch resnet10t --data data/fmnist --resize 28 --crop 28 --mean 0.286 --std 0.353 \\
+      --augment none --epochs 2 -b 128 --lr 0.2 --warmup-epochs 0.3 --wd 5e-4 --workers 1 -o out
   # 8 cards on one machine (train_full_8p.sh): spawned here, or through torchrun
   infer-kit train --arch resnet50 --data /data/imagenet --nproc 8 --device-list 0,1,2,3,4,5,6,7 -o out
   torchrun --nproc_per_node 8 -m infer_kit train --arch resnet50 --data /data/imagenet -o out
