@@ -8,6 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
+
+from infer_kit.errors import InferKitError
+from infer_kit.labels import read_class_index, read_val_labels
 from infer_kit.trainer.datasets import (
     FASHION_MNIST_SOURCE,
     IN_PROGRESS,
@@ -17,10 +21,6 @@ from infer_kit.trainer.datasets import (
     read_idx,
     write_digits,
 )
-from PIL import Image
-
-from infer_kit.errors import InferKitError
-from infer_kit.labels import read_class_index, read_val_labels
 
 HAS_FASHION_MNIST = (FASHION_MNIST_SOURCE / "t10k-labels-idx1-ubyte.gz").is_file()
 

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from infer_kit.trainer.distributed import DistEnv
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from infer_kit.errors import InferKitError
 from infer_kit.spec import PreprocessSpec
+from infer_kit.trainer.distributed import DistEnv
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 PIL_FILTERS = {
