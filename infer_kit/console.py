@@ -26,13 +26,25 @@ class _Formatter(logging.Formatter):
         return message
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record is emitted (tests and tools swap it)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def configure(verbosity: int = 0) -> None:
     """-1 quiet (warnings only), 0 normal, 1 verbose (debug messages)."""
     _state["verbosity"] = verbosity
     level = logging.WARNING if verbosity < 0 else (logging.DEBUG if verbosity > 0 else logging.INFO)
     log.setLevel(level)
     if not any(getattr(h, "_infer_kit", False) for h in log.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(_Formatter())
         handler._infer_kit = True  # type: ignore[attr-defined]
         log.addHandler(handler)

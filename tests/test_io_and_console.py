@@ -16,3 +16,19 @@ def test_atomic_writes_leave_normal_permissions_and_no_partials(tmp_path):
         pass
     assert target.read_text() == "ok"
     assert os.listdir(tmp_path) == ["out.txt"]
+
+
+def test_log_messages_follow_the_current_stderr(capsys):
+    import io
+    import sys
+
+    from infer_kit.console import configure, log
+
+    configure(0)
+    replaced = io.StringIO()
+    original, sys.stderr = sys.stderr, replaced
+    try:
+        log.warning("disk nearly full")
+    finally:
+        sys.stderr = original
+    assert replaced.getvalue() == "warning: disk nearly full\n"
