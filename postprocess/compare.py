@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infer_kit.console import log
+from infer_kit.errors import GateFailed, InferKitError
+from infer_kit.fsutil import write_json_atomic
 from infer_kit.postprocess.ground_truth import GroundTruth, load_ground_truth
 from infer_kit.postprocess.outputs import (
     BinLayout,
@@ -34,10 +37,6 @@ from infer_kit.postprocess.outputs import (
 )
 from infer_kit.postprocess.parallel import chunked, map_chunks, resolve_workers
 from infer_kit.postprocess.scoring import load_rows, top_indices
-
-from infer_kit.console import log
-from infer_kit.errors import GateFailed, InferKitError
-from infer_kit.fsutil import write_json_atomic
 
 COMPARE_FORMAT = "infer-kit/comparison"
 OVERLAP_K = 5

@@ -6,18 +6,12 @@ import json
 
 import numpy as np
 import pytest
-from infer_kit.postprocess import parallel
-from infer_kit.postprocess.compare import compare
-from test_evaluate_support import distinct_rows, log_to_current_stderr, put_label_at_rank, write_labels, write_run
+from test_evaluate_support import distinct_rows, put_label_at_rank, write_labels, write_run
 
 from infer_kit.errors import GateFailed, InferKitError
 from infer_kit.labels import write_class_index
-
-
-@pytest.fixture(autouse=True)
-def _logs_reach_this_test():
-    log_to_current_stderr()
-
+from infer_kit.postprocess import parallel
+from infer_kit.postprocess.compare import compare
 
 WIDTH = 10
 CHANGED = ("img3", "img7", "img12")

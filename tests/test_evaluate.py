@@ -9,19 +9,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_evaluate_support import make_dataset, modelzoo_result_json, write_labels, write_run
+
+from infer_kit.errors import GateFailed
+from infer_kit.labels import write_class_index
 from infer_kit.postprocess import parallel
 from infer_kit.postprocess.evaluate import evaluate
 from infer_kit.postprocess.result_json import accuracy_strings, result_json_text
 from infer_kit.postprocess.scoring import label_ranks, top_indices
-from test_evaluate_support import log_to_current_stderr, make_dataset, modelzoo_result_json, write_labels, write_run
-
-from infer_kit.errors import GateFailed
-from infer_kit.labels import write_class_index
-
-
-@pytest.fixture(autouse=True)
-def _logs_reach_this_test():
-    log_to_current_stderr()
 
 
 @pytest.fixture(scope="module")

@@ -6,16 +6,11 @@ import json
 
 import numpy as np
 import pytest
-from infer_kit.postprocess import parallel
-from infer_kit.postprocess.evaluate import evaluate
-from test_evaluate_support import log_to_current_stderr, make_dataset, write_ais_txt, write_labels, write_run
+from test_evaluate_support import make_dataset, write_ais_txt, write_labels, write_run
 
 from infer_kit.errors import InferKitError
-
-
-@pytest.fixture(autouse=True)
-def _logs_reach_this_test():
-    log_to_current_stderr()
+from infer_kit.postprocess import parallel
+from infer_kit.postprocess.evaluate import evaluate
 
 
 @pytest.fixture

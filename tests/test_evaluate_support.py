@@ -9,34 +9,10 @@ unstable argsort has no ties to break.
 from __future__ import annotations
 
 import json
-import logging
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
-
-
-class _CurrentStderr:
-    """A stream that writes to whatever ``sys.stderr`` is at the moment of writing."""
-
-    def write(self, text: str) -> int:
-        return sys.stderr.write(text)
-
-    def flush(self) -> None:
-        sys.stderr.flush()
-
-
-def log_to_current_stderr() -> None:
-    """Make infer-kit's log handler write to the stderr of the test that is running.
-
-    ``console.configure`` creates its handler once, on the ``sys.stderr`` of the first CLI call;
-    under pytest that is an earlier test's capture, closed by now, so a later message would
-    turn into a "--- Logging error ---" traceback instead of reaching this test's stderr.
-    """
-    for handler in logging.getLogger("infer_kit").handlers:
-        if getattr(handler, "_infer_kit", False):  # the console's own handler, never pytest's
-            handler.stream = _CurrentStderr()
 
 
 def distinct_rows(rng: np.random.Generator, n: int, width: int) -> np.ndarray:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from test_evaluate_support import write_labels
+from test_run_support import CLASSES, float_folder, float_model
+
 from infer_kit.postprocess.compare import compare
 from infer_kit.postprocess.evaluate import evaluate
 from infer_kit.runtime.stage import run
-from test_evaluate_support import write_labels
-from test_run_support import CLASSES, float_folder, float_model
 
 
 def test_evaluate_and_compare_read_every_format_run_writes(tmp_path):
@@ -59,8 +60,9 @@ def test_sharded_runs_merge_in_evaluate(tmp_path):
 def test_labels_from_the_folder_preprocess_wrote(tmp_path, photo_dir, cli):
     import shutil
 
-    from infer_kit.preprocess.stage import preprocess
     from test_run_support import SPEC
+
+    from infer_kit.preprocess.stage import preprocess
 
     tree = tmp_path / "val"
     photos = sorted(photo_dir.glob("*.jpg"))
