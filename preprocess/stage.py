@@ -22,14 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infer_kit.preprocess.label_files import CLASS_INDEX_FILE, missing_labels, write_tree_labels
-from infer_kit.preprocess.sources import ImageFile, Listing, check_unique_keys, list_images
-from infer_kit.preprocess.writer import Job, Task, default_workers, effective_workers, write_tensors
-
 from infer_kit.artifacts import FOLDER_MANIFEST, read_folder_manifest, write_folder_manifest
 from infer_kit.console import log, progress
 from infer_kit.errors import InferKitError
 from infer_kit.fsutil import remove_stale_partials
+from infer_kit.preprocess.label_files import CLASS_INDEX_FILE, missing_labels, write_tree_labels
+from infer_kit.preprocess.sources import ImageFile, Listing, check_unique_keys, list_images
+from infer_kit.preprocess.writer import Job, Task, default_workers, effective_workers, write_tensors
 from infer_kit.spec import LAYOUTS, PreprocessSpec
 
 ON_ERROR = ("stop", "skip")
@@ -170,7 +169,7 @@ def preprocess(
     todo = [image for image in images if not (resume and _is_complete(dst / f"{image.key}.bin", nbytes))]
     kept = len(images) - len(todo)
     if kept:
-        log.info(f"resuming: {kept} complete files kept, {len(todo)} to write")
+        log.info(f"resuming: {kept} complete file{'s' if kept > 1 else ''} kept, {len(todo)} to write")
     workers = effective_workers(len(todo), workers or default_workers())
     written, bytes_written, skipped = _write_all(todo, dst, resolved, workers, on_error)
 
