@@ -14,10 +14,9 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from infer_kit.preprocess.sources import ImageFile
-
 from infer_kit.console import log
 from infer_kit.labels import read_val_labels, write_class_index, write_val_labels
+from infer_kit.preprocess.sources import ImageFile
 
 VAL_LABEL_FILE = "val_label.txt"
 CLASS_INDEX_FILE = "class_index.json"

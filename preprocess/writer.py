@@ -24,10 +24,9 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
-from infer_kit.preprocess.transforms import BadImage, load_rgb, sample_bytes
-
 from infer_kit.errors import InferKitError
 from infer_kit.fsutil import TMP_SUFFIX
+from infer_kit.preprocess.transforms import BadImage, load_rgb, sample_bytes
 from infer_kit.spec import PreprocessSpec
 
 MAX_CHUNK = 16

@@ -8,13 +8,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from infer_kit.preprocess.stage import preprocess, resolve_input
-from infer_kit.preprocess.transforms import load_rgb, sample_bytes
 from PIL import Image
 
 from infer_kit.artifacts import read_folder_manifest, write_artifact_manifest
 from infer_kit.errors import InferKitError
 from infer_kit.labels import read_class_index, read_val_labels
+from infer_kit.preprocess.stage import preprocess, resolve_input
+from infer_kit.preprocess.transforms import load_rgb, sample_bytes
 from infer_kit.presets import get_preset
 
 SYNSETS = ("n01440764", "n02123045")  # tench, tabby cat

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from infer_kit.preprocess.transforms import BadImage, float_tensor, load_rgb, sample_bytes
 from PIL import Image
 
+from infer_kit.preprocess.transforms import BadImage, float_tensor, load_rgb, sample_bytes
 from infer_kit.presets import get_preset
 from infer_kit.spec import PreprocessSpec
 
