@@ -127,3 +127,15 @@ def test_models_applies_overrides(cli):
 def test_models_errors(cli, args, fragment):
     result = cli(*args)
     assert result.exit_code != 0 and fragment in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ctrl_c_says_how_to_finish_the_job(cli, monkeypatch):
+    @click.command()
+    def slow() -> None:
+        raise KeyboardInterrupt
+
+    original = cli_module.LazyGroup.get_command
+    monkeypatch.setattr(cli_module.LazyGroup, "get_command",
+                        lambda self, ctx, name: slow if name == "slow" else original(self, ctx, name))
+    result = cli("slow")
+    assert result.exit_code == 130 and "rerun with --resume" in result.stderr
