@@ -12,7 +12,6 @@ that dies (killed, out of memory) turns into an :class:`InferKitError`, never a 
 
 from __future__ import annotations
 
-import contextlib
 import math
 import multiprocessing
 import os
@@ -25,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infer_kit.errors import InferKitError
-from infer_kit.fsutil import TMP_SUFFIX
+from infer_kit.fsutil import write_bytes_atomic
 from infer_kit.preprocess.transforms import BadImage, load_rgb, sample_bytes
 from infer_kit.spec import PreprocessSpec
 
@@ -79,35 +78,11 @@ def write_one(task: Task, job: Job) -> Outcome:
         return Outcome(task.index, 0, exc.reason)
     target = Path(job.dst) / f"{task.key}.bin"
     try:
-        write_file_atomic(target, data)
+        write_bytes_atomic(target, data)
     except OSError as exc:
         raise InferKitError(f"cannot write {target}: {exc.strerror or exc}", hint="check the free space and "
                             "permissions of the destination, then rerun with --resume") from None
     return Outcome(task.index, len(data))
-
-
-def write_file_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a hidden temporary name beside ``path``, then rename it into place.
-
-    Unlike ``fsutil.atomic_write`` (``mkstemp``: mode 0600) the file gets the usual
-    permissions (0666 minus the umask), as the ModelZoo script's ``tofile`` would give it:
-    the tensors are often read by another user or container. The temporary name matches
-    ``fsutil.remove_stale_partials``.
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def effective_workers(tasks: int, workers: int) -> int:
