@@ -52,6 +52,7 @@ class ReportData:
     spec: str
     aipp_config: str | None
     main_row: str
+    headline: list[str] = field(default_factory=list)
     per_class: list[tuple[str, float, int]] = field(default_factory=list)  # (class, top-1 %, images)
     confusions: list[tuple[str, str, int]] = field(default_factory=list)  # (true, predicted, count)
     misclassified: list[Misclassified] = field(default_factory=list)
@@ -83,7 +84,8 @@ def write_report(data: ReportData, folder: str | os.PathLike[str]) -> tuple[Path
 
 
 def render_markdown(data: ReportData) -> str:
-    lines = [f"# {data.title}", "", "| " + " | ".join(TABLE_HEADER) + " |",
+    lines = [f"# {data.title}", ""] + [f"- {h}" for h in data.headline] + ([""] if data.headline else [])
+    lines += ["| " + " | ".join(TABLE_HEADER) + " |",
              "|" + "|".join(":---:" for _ in TABLE_HEADER) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in table_rows(data)]
     lines += ["", f"Preprocessing: {data.spec}", ""]
@@ -118,6 +120,7 @@ def render_html(data: ReportData, figures: dict[str, str]) -> str:
         "<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
         f"<title>{esc(data.title)}</title>", f"<style>{_CSS}</style></head><body>",
         f"<h1>{esc(data.title)}</h1>",
+        "<ul class=\"headline\">" + "".join(f"<li>{esc(h)}</li>" for h in data.headline) + "</ul>",
         f"<table class=\"results\"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>",
         f"<p class=\"spec\"><b>Preprocessing</b>: {esc(data.spec)}</p>",
     ]

@@ -322,7 +322,8 @@ def run_pipeline(config: PipelineConfig, *, force: bool = False) -> PipelineResu
                 comparisons[row.name] = pipe.compare(row, run_keys[row.name], run_keys[REFERENCE_ROW], labels)
 
     rows_out = [row_record(pipe.work, row, evaluation, comparisons.get(row.name)) for row, evaluation in records]
-    data = build_report_data(config, pipe.work, spec, rows_out, pipe.outcomes, labels, pipe.prep_info)
+    data = build_report_data(config, pipe.work, spec, rows_out, pipe.outcomes, labels, pipe.prep_info,
+                             pipe.train_info)
     from infer_kit.pipeline.report import write_report
 
     md, html = write_report(data, pipe.work)

@@ -63,7 +63,8 @@ def check_gates(config: PipelineConfig, rows: list[dict[str, Any]],
 
 
 def build_report_data(config: PipelineConfig, work: Path, spec: PreprocessSpec, rows: list[dict[str, Any]],
-                      outcomes: list[StageOutcome], labels: Path, prep_info: dict[str, dict[str, Any]]) -> ReportData:
+                      outcomes: list[StageOutcome], labels: Path, prep_info: dict[str, dict[str, Any]],
+                      train_info: dict[str, Any] | None = None) -> ReportData:
     main = next((r for r in rows if r["name"] != "onnx_fp32"), rows[0])
     details = read_json(work / "results" / main["name"] / "details.json", what="evaluation details")
     names = _class_names(work, labels, prep_info)
@@ -97,12 +98,26 @@ def build_report_data(config: PipelineConfig, work: Path, spec: PreprocessSpec, 
         spec=spec.describe(),
         aipp_config=_aipp_config(work),
         main_row=main["name"],
+        headline=_headline(main, rows, train_info),
         per_class=per_class,
         confusions=confusions,
         misclassified=misclassified,
         stages=[(o.stage, o.status, o.seconds) for o in outcomes],
         provenance=_provenance(config, work),
     )
+
+
+def _headline(main: dict[str, Any], rows: list[dict[str, Any]], train_info: dict[str, Any] | None) -> list[str]:
+    top5 = "" if main["top5"] is None else f" / top-5 {main['top5']:.2f} %"
+    lines = [f"{main['images']:,} images: top-1 {main['top1']:.2f} %{top5} ({main['name']})"]
+    agreements = [r["agreement"] for r in rows if r["agreement"] is not None]
+    if agreements:
+        lines.append(f"every row agrees with the fp32 ONNX model on the top-1 of at least {min(agreements):.2f} % "
+                     "of the images")
+    if train_info and train_info.get("best_acc1") is not None:
+        lines.append(f"the trainer's own evaluation: Acc@1 {train_info['best_acc1']:.2f} % "
+                     f"(seeds' table row: {train_info.get('table_row', '').strip()})")
+    return lines
 
 
 def _class_names(work: Path, labels: Path, prep_info: dict[str, dict[str, Any]]) -> list[str]:
