@@ -33,6 +33,7 @@ from typing import Any
 from infer_kit.console import log
 from infer_kit.errors import InferKitError
 from infer_kit.fsutil import read_json
+from infer_kit.npy import read_npy_header
 
 OUTPUT_FORMATS = ("txt", "npy", "bin")
 SUMMARY_SUFFIX = "_summary.json"
@@ -370,23 +371,13 @@ def _read_npy(path: str):  # -> np.ndarray
 def _parse_npy_header(data: bytes, path: str) -> tuple[Any, tuple[int, ...]]:
     import io
 
-    import numpy as np
-
-    handle = io.BytesIO(data)
     try:
-        version = np.lib.format.read_magic(handle)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
-        elif version == (2, 0):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
-        else:
-            values = np.load(path, allow_pickle=False)
-            shape, dtype = values.shape, values.dtype
+        dtype, shape = read_npy_header(io.BytesIO(data), path)
     except (OSError, ValueError) as exc:
         raise OutputProblem("non-numeric", str(exc)) from None
     if dtype.kind not in "fiu":
         raise OutputProblem("non-numeric", f"dtype {dtype}")
-    return dtype, tuple(int(d) for d in shape)
+    return dtype, shape
 
 
 def _read_bin(path: str, layout: BinLayout | None):  # -> np.ndarray

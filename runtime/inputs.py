@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from infer_kit.artifacts import TensorDesc
 from infer_kit.errors import InferKitError
+from infer_kit.npy import read_npy_header
 
 if TYPE_CHECKING:
     import numpy as np
@@ -115,23 +116,14 @@ def file_nbytes(path: Path) -> int:
 
 
 def _npy_nbytes(path: Path) -> int:
-    import numpy as np
+    import math
 
     try:
         with open(path, "rb") as handle:
-            version = np.lib.format.read_magic(handle)
-            if version == (1, 0):
-                shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
-            elif version == (2, 0):
-                shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
-            else:
-                return int(np.load(path, mmap_mode="r").nbytes)
+            dtype, shape = read_npy_header(handle, str(path))
     except ValueError as exc:
         raise InferKitError(f"input file {path} is not a valid .npy file ({exc})") from None
-    count = 1
-    for dim in shape:
-        count *= int(dim)
-    return count * dtype.itemsize
+    return math.prod(shape) * dtype.itemsize
 
 
 def files_per_batch(tensor_nbytes: int, file_bytes: int, *, index: int = 0) -> int:
