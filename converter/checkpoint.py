@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,14 +61,19 @@ def read_checkpoint(path: str | os.PathLike[str], *, trust: bool = False) -> Any
     try:
         return torch.load(path, map_location="cpu", weights_only=not trust)
     except pickle.UnpicklingError as exc:
-        if trust:
-            raise InferKitError(f"checkpoint {path} cannot be unpickled: {_first_line(exc)}") from None
+        unsafe = None if trust else _unsafe_global(exc)
+        if unsafe is None:
+            detail = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", str(exc))
+            raise InferKitError(
+                f"checkpoint {path} is not a readable torch file ({detail.group(1) if detail else _first_line(exc)})",
+                hint="is it truncated, or not a .pth/.pt file?",
+            ) from None
         raise InferKitError(
-            f"checkpoint {path} needs arbitrary code to load ({_unsafe_global(exc)}); a pickle like that can run "
+            f"checkpoint {path} needs arbitrary code to load (it references {unsafe}); a pickle like that can run "
             "anything on this machine, so it was not loaded",
             hint="re-save it as a plain state_dict, or pass --trust-checkpoint if you trust its author",
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+    except Exception as exc:  # torch.load on arbitrary bytes raises anything (IndexError, KeyError, ...)
         raise InferKitError(
             f"checkpoint {path} is not a readable torch file ({_first_line(exc)})",
             hint="is it truncated, or not a .pth/.pt file?",
@@ -214,7 +218,7 @@ def _first_line(exc: BaseException) -> str:
     return text[0][:160] if text else type(exc).__name__
 
 
-def _unsafe_global(exc: BaseException) -> str:
-    """Pull the offending global out of torch's long weights-only message."""
+def _unsafe_global(exc: BaseException) -> str | None:
+    """The global a weights-only load refused (None: the file is not a pickle torch can read)."""
     match = re.search(r"GLOBAL ([\w.]+)", str(exc))
-    return f"it references {match.group(1)}" if match else "it pickles objects other than tensors and containers"
+    return match.group(1) if match else None

@@ -192,7 +192,8 @@ def test_empty_or_corrupt_checkpoint_is_a_user_error(tmp_path):
     empty.write_bytes(b"")
     with pytest.raises(InferKitError, match="is empty"):
         load_checkpoint_model("resnet18", empty)
-    corrupt = tmp_path / "corrupt.pth"
-    corrupt.write_bytes(b"PK\x03\x04 not really a zip")
-    with pytest.raises(InferKitError, match="not a readable torch file"):
-        load_checkpoint_model("resnet18", corrupt)
+    for content in (b"PK\x03\x04 not really a zip", b"root:x:0:0:root:/root:/bin/bash\n", bytes(range(256))):
+        corrupt = tmp_path / "corrupt.pth"
+        corrupt.write_bytes(content)
+        with pytest.raises(InferKitError, match="not a readable torch file"):
+            load_checkpoint_model("resnet18", corrupt)
