@@ -198,3 +198,17 @@ def test_report_renders_headless(tmp_path, digits, checkpoint):
         assert image.size == (1200, 2400)
         colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
     assert colours is not None and len(colours) > 50  # text, tables and plots, not a blank page
+
+
+def test_a_larger_crop_than_the_checkpoints_resize_exports(tmp_path, digits):
+    path = tmp_path / "small.pth"
+    torch.save({"arch": "test_resnet", "preprocess_spec": {"resize": 16, "crop": 16},
+                "state_dict": create_model("test_resnet", num_classes=10).state_dict()}, path)
+    raw = _raw(tmp_path / "work", digits, path, model={"spec": {"resize": 24, "crop": 20}}, atc={"batch_sizes": [2]},
+               data={"limit": 4})
+    result = run_pipeline(config_from_dict(raw, base=tmp_path, where="test"))
+    from infer_kit.artifacts import describe_model
+
+    model = describe_model(result.work_dir / "model.onnx")
+    assert model.inputs[0].shape[1:] == (3, 20, 20) and (model.spec.resize, model.spec.crop) == (24, 20)
+    assert result.rows[0]["images"] == 4

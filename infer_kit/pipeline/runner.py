@@ -162,10 +162,12 @@ class _Pipeline:
             def body(resume: bool) -> dict[str, Any]:
                 from infer_kit.converter.export import export_onnx
 
+                # Only the crop shapes the graph (the key says so); resize comes along so that a
+                # larger crop stays valid. Everything else is stamped afterwards.
+                geometry = {k: overrides[k] for k in ("crop", "resize") if k in overrides and "crop" in overrides}
                 result = export_onnx(
                     model.arch, checkpoint, exported, opset=model.opset, num_classes=model.num_classes,
-                    spec_overrides={"crop": overrides["crop"]} if "crop" in overrides else None,
-                    trust_checkpoint=model.trust_checkpoint,
+                    spec_overrides=geometry, trust_checkpoint=model.trust_checkpoint,
                 )
                 return {"verification": result.verification.to_dict() if result.verification else None}
 
@@ -267,13 +269,16 @@ class _Pipeline:
 
     def evaluate(self, row: Row, run_key: str, labels: Path) -> tuple[str, Any]:
         out = self.work / "results" / row.name
-        payload = {"run": run_key, "labels": file_fingerprint(labels), "topk": self.config.evaluate.topk}
+        payload = {"run": run_key, "labels": file_fingerprint(labels), "topk": self.config.evaluate.topk,
+                   "limit": self.config.data.limit}
 
         def body(resume: bool) -> dict[str, Any]:
             from infer_kit.postprocess.evaluate import evaluate
 
+            # With [data] limit only the first N images run, so the label file covers more than the outputs.
             result = evaluate(self.work / "runs" / row.name, labels, output=out / "result.json",
-                              details=out / "details.json", topk=self.config.evaluate.topk)
+                              details=out / "details.json", topk=self.config.evaluate.topk,
+                              allow_partial=self.config.data.limit is not None)
             return {"top1": result.top1, "top5": result.top5, "images": result.images}
 
         return self.stage(f"evaluate {row.name}", payload, [out / "result.json", out / "details.json"], body)
