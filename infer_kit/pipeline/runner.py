@@ -32,6 +32,7 @@ from typing import Any
 from infer_kit.console import log
 from infer_kit.errors import GateFailed, InferKitError
 from infer_kit.fsutil import atomic_write, write_json_atomic
+from infer_kit.metadata import ModelInfo
 from infer_kit.pipeline.cache import StageCache, file_fingerprint, folder_fingerprint, make_key
 from infer_kit.pipeline.config import PipelineConfig
 from infer_kit.spec import AIPP_SOURCE_FIELDS, PreprocessSpec
@@ -145,7 +146,7 @@ class _Pipeline:
         self.train_info = info
         return key, out / "model_best.pth"
 
-    def export(self, trained: tuple[str, Path] | None) -> tuple[str, Path, PreprocessSpec]:
+    def export(self, trained: tuple[str, Path] | None) -> tuple[str, Path, PreprocessSpec, ModelInfo]:
         model = self.config.model
         overrides = dict(model.spec)
         exported = self.work / "export" / "exported.onnx"
@@ -174,12 +175,14 @@ class _Pipeline:
             source_key, _ = self.stage("export", graph, [exported], body, clear=[exported.parent])
         return self._stamp(source_key, exported, overrides)
 
-    def _stamp(self, source_key: str, exported: Path, overrides: dict[str, Any]) -> tuple[str, Path, PreprocessSpec]:
+    def _stamp(self, source_key: str, exported: Path,
+               overrides: dict[str, Any]) -> tuple[str, Path, PreprocessSpec, ModelInfo]:
         """``model.onnx`` = the exported graph with the pipeline's final spec in its metadata."""
         from infer_kit.metadata import load_onnx, read_model_info, stamp
 
         target = self.work / "model.onnx"
-        base = read_model_info(exported).spec
+        info = read_model_info(exported)
+        base = info.spec
         if base is None:
             if not {"resize", "crop"} <= set(overrides):
                 raise InferKitError(
@@ -197,7 +200,7 @@ class _Pipeline:
             return {"spec": spec.to_dict()}
 
         key, _ = self.stage("stamp spec", {"source": source_key, "spec": spec.to_dict()}, [target], body)
-        return key, target, spec
+        return key, target, spec, info
 
     def atc(self, model_key: str, model_path: Path, spec: PreprocessSpec) -> list[tuple[str, Row]]:
         atc = self.config.atc
@@ -305,7 +308,7 @@ def run_pipeline(config: PipelineConfig, *, force: bool = False) -> PipelineResu
 
     pipe = _Pipeline(config, force)
     trained = pipe.train()
-    model_key, model_path, spec = pipe.export(trained)
+    model_key, model_path, spec, model_info = pipe.export(trained)
     rows = pipe.atc(model_key, model_path, spec)
     if config.compare.reference:
         rows.append((model_key, Row(REFERENCE_ROW, model_path, "float", max(config.atc.batch_sizes), "fp32",
@@ -327,7 +330,7 @@ def run_pipeline(config: PipelineConfig, *, force: bool = False) -> PipelineResu
                 comparisons[row.name] = pipe.compare(row, run_keys[row.name], run_keys[REFERENCE_ROW], labels)
 
     rows_out = [row_record(pipe.work, row, evaluation, comparisons.get(row.name)) for row, evaluation in records]
-    data = build_report_data(config, pipe.work, spec, rows_out, pipe.outcomes, labels, pipe.prep_info,
+    data = build_report_data(config, pipe.work, spec, model_info, rows_out, pipe.outcomes, labels, pipe.prep_info,
                              pipe.train_info)
     from infer_kit.pipeline.report import write_report
 

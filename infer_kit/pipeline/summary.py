@@ -13,6 +13,7 @@ from infer_kit.pipeline.report import Misclassified, ReportData, ReportRow
 from infer_kit.spec import PreprocessSpec
 
 if TYPE_CHECKING:
+    from infer_kit.metadata import ModelInfo
     from infer_kit.pipeline.config import PipelineConfig
     from infer_kit.pipeline.runner import Row, StageOutcome
 
@@ -62,12 +63,12 @@ def check_gates(config: PipelineConfig, rows: list[dict[str, Any]],
     return failures
 
 
-def build_report_data(config: PipelineConfig, work: Path, spec: PreprocessSpec, rows: list[dict[str, Any]],
-                      outcomes: list[StageOutcome], labels: Path, prep_info: dict[str, dict[str, Any]],
-                      train_info: dict[str, Any] | None = None) -> ReportData:
+def build_report_data(config: PipelineConfig, work: Path, spec: PreprocessSpec, model: ModelInfo,
+                      rows: list[dict[str, Any]], outcomes: list[StageOutcome], labels: Path,
+                      prep_info: dict[str, dict[str, Any]], train_info: dict[str, Any] | None = None) -> ReportData:
     main = next((r for r in rows if r["name"] != "onnx_fp32"), rows[0])
     details = read_json(work / "results" / main["name"] / "details.json", what="evaluation details")
-    names = _class_names(work, labels, prep_info)
+    names = _class_names(model, labels, prep_info)
 
     def name(index: int, fallback: str | None = None) -> str:
         if 0 <= index < len(names):
@@ -81,9 +82,7 @@ def build_report_data(config: PipelineConfig, work: Path, spec: PreprocessSpec, 
     paths = _image_paths(config.data.images, {m["image"] for m in missed})
     misclassified = [Misclassified(paths.get(m["image"]), m["image"], name(m["label"]), name(m["predicted"][0]))
                      for m in missed]
-    from infer_kit.metadata import read_model_info
-
-    model_label = read_model_info(work / "model.onnx").arch or config.name
+    model_label = model.arch or config.name
     report_rows = [
         ReportRow(name=r["name"], model=model_label, backend=r["backend"], batch=r["batch"], precision=r["precision"],
                   top1=r["top1"], top5=r["top5"] or 0.0, images_per_s=r["images_per_s"],
@@ -120,16 +119,14 @@ def _headline(main: dict[str, Any], rows: list[dict[str, Any]], train_info: dict
     return lines
 
 
-def _class_names(work: Path, labels: Path, prep_info: dict[str, dict[str, Any]]) -> list[str]:
+def _class_names(model: ModelInfo, labels: Path, prep_info: dict[str, dict[str, Any]]) -> list[str]:
     """Human-readable names from a class_index.json (beside the labels or the tensors), else the checkpoint's."""
-    from infer_kit.metadata import read_model_info
-
     candidates = [labels.parent / "class_index.json"]
     candidates += [Path(info["class_index"]) for info in prep_info.values() if info.get("class_index")]
     for candidate in candidates:
         if candidate.is_file():
             return [name for _, name in read_class_index(candidate)]
-    classes = read_model_info(work / "model.onnx").provenance.get("classes")
+    classes = model.provenance.get("classes")
     return [str(c) for c in json.loads(classes)] if classes else []
 
 
