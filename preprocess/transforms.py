@@ -22,20 +22,11 @@ from typing import TYPE_CHECKING
 
 from PIL import Image, UnidentifiedImageError
 
+from infer_kit.imageops import center_crop, resize_short_side
 from infer_kit.spec import PreprocessSpec
 
 if TYPE_CHECKING:
     import numpy as np
-
-_RESAMPLING = {
-    "nearest": Image.Resampling.NEAREST,
-    "bilinear": Image.Resampling.BILINEAR,
-    "bicubic": Image.Resampling.BICUBIC,
-    "lanczos": Image.Resampling.LANCZOS,
-    "box": Image.Resampling.BOX,
-    "hamming": Image.Resampling.HAMMING,
-}
-
 
 class BadImage(Exception):
     """An input file that cannot be turned into a tensor; ``reason`` says why in a few words."""
@@ -70,22 +61,6 @@ def load_rgb(path: str | Path) -> Image.Image:
         raise BadImage(f"truncated or corrupt image ({exc})") from None
     except (ValueError, SyntaxError, EOFError, MemoryError) as exc:
         raise BadImage(f"cannot decode the image ({type(exc).__name__}: {exc})") from None
-
-
-def resize_short_side(image: Image.Image, spec: PreprocessSpec) -> Image.Image:
-    """Resize so the short side equals ``spec.resize`` (no-op when it already does)."""
-    size = spec.resized_size(*image.size)
-    if size == image.size:
-        return image
-    return image.resize(size, _RESAMPLING[spec.interpolation])
-
-
-def center_crop(image: Image.Image, side: int) -> Image.Image:
-    """The ``side x side`` centre crop, offsets rounded half to even as the ModelZoo does."""
-    width, height = image.size
-    top = int(round((height - side) / 2.0))
-    left = int(round((width - side) / 2.0))
-    return image.crop((left, top, left + side, top + side))
 
 
 def aipp_bytes(image: Image.Image, spec: PreprocessSpec) -> bytes:

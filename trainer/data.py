@@ -21,15 +21,11 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from infer_kit.errors import InferKitError
+from infer_kit.imageops import center_crop, resize_short_side
 from infer_kit.spec import PreprocessSpec
 from infer_kit.trainer.distributed import DistEnv
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
-PIL_FILTERS = {
-    "nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR,
-    "bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS,
-    "box": Image.Resampling.BOX, "hamming": Image.Resampling.HAMMING,
-}
 
 
 @dataclass(frozen=True)
@@ -122,8 +118,7 @@ class ResizeShortSide:
         self.spec = spec
 
     def __call__(self, image: Image.Image) -> Image.Image:
-        size = self.spec.resized_size(*image.size)
-        return image if size == image.size else image.resize(size, PIL_FILTERS[self.spec.interpolation])
+        return resize_short_side(image, self.spec)
 
 
 class CenterCrop:
@@ -133,9 +128,7 @@ class CenterCrop:
         self.crop = crop
 
     def __call__(self, image: Image.Image) -> Image.Image:
-        width, height = image.size
-        left, top = int(round((width - self.crop) / 2)), int(round((height - self.crop) / 2))
-        return image.crop((left, top, left + self.crop, top + self.crop))
+        return center_crop(image, self.crop)
 
 
 class ToModelTensor:
