@@ -57,7 +57,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-PRECISION_MODES = ("force_fp16", "allow_fp32_to_fp16", "must_keep_origin_dtype", "allow_mix_precision", "force_fp32")
 OUTFMTS = ("BIN", "NPY", "TXT")
 
 
@@ -267,9 +266,13 @@ def _coerce(value: Any, expected: str, where: str) -> Any:
 
 
 def _check_atc(atc: AtcSection, where: str) -> None:
+    from infer_kit.converter.precision import ATC_PRECISION_MODES
+
     for mode in atc.precision_modes:
-        if mode not in PRECISION_MODES:
-            raise InferKitError(f"{where}: [atc] precision mode {mode!r} is not one of {', '.join(PRECISION_MODES)}")
+        if mode not in ATC_PRECISION_MODES:
+            raise InferKitError(
+                f"{where}: [atc] precision mode {mode!r} is not one of {', '.join(ATC_PRECISION_MODES)}"
+            )
     if isinstance(atc.emulate, str) and atc.emulate != "auto":
         raise InferKitError(f"{where}: [atc] emulate must be \"auto\", true or false")
     if len(set(atc.batch_sizes)) != len(atc.batch_sizes):
