@@ -37,11 +37,11 @@ from infer_kit.postprocess.outputs import (
     expected_width,
     find_outputs,
     first_names,
-    natural_key,
 )
 from infer_kit.postprocess.parallel import chunked, map_chunks, resolve_workers
 from infer_kit.postprocess.result_json import accuracy_strings, write_result_json
 from infer_kit.postprocess.scoring import ChunkScore, ScoreTask, TopKAccumulator, score_chunk
+from infer_kit.runtime.inputs import natural_key
 
 RESULT_JSON = "result.json"
 DETAILS_FORMAT = "infer-kit/evaluation-details"

@@ -34,6 +34,7 @@ from infer_kit.console import log
 from infer_kit.errors import InferKitError
 from infer_kit.fsutil import read_json
 from infer_kit.npy import read_npy_header
+from infer_kit.runtime.inputs import natural_key
 
 OUTPUT_FORMATS = ("txt", "npy", "bin")
 SUMMARY_SUFFIX = "_summary.json"
@@ -101,11 +102,6 @@ class RunOutputs:
         folders = ", ".join(str(f) for f in self.folders)
         kinds = ", ".join(f"{n} {fmt.upper()}" for fmt, n in self.formats.items())
         return f"{len(self.files)} outputs ({kinds}) in {folders}"
-
-
-def natural_key(text: str) -> tuple[Any, ...]:
-    """Sort ``img2`` before ``img10``, as ais_bench sorts its inputs."""
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
 
 
 def parse_output_name(name: str) -> tuple[str, int, str] | None:
