@@ -10,6 +10,7 @@ import click
 
 from infer_kit.commands._options import pop_spec_overrides, spec_options
 from infer_kit.errors import GateFailed, InferKitError
+from infer_kit.registry import resolve_spec
 
 STANDARDS = ("jpeg", "bt601-narrow", "bt601-wide", "bt709-narrow", "bt709-wide")
 
@@ -21,34 +22,6 @@ def _spec_source(func: Any) -> Any:
     func = click.option("--arch", help="A registry model name (seed or timm) whose spec to use.")(func)
     return click.option("--model", "model", type=click.Path(dir_okay=False),
                         help="An ONNX model: its stamped spec and its input size.")(func)
-
-
-def _resolve_spec(model: str | None, arch: str | None, preset: str | None, overrides: dict[str, Any]) -> Any:
-    """The spec from --model (stamped), --arch or --preset, with overrides; None if none given."""
-    from infer_kit.spec import PreprocessSpec
-
-    if sum(x is not None for x in (model, arch, preset)) > 1:
-        raise InferKitError("give only one of --model, --arch, --preset")
-    spec: PreprocessSpec | None = None
-    if model is not None:
-        from infer_kit.metadata import read_model_info
-
-        spec = read_model_info(model).spec
-        if spec is None and not overrides:
-            return None
-    elif arch is not None:
-        from infer_kit.registry import get_model
-
-        spec = get_model(arch).spec
-    elif preset is not None:
-        from infer_kit.presets import get_preset
-
-        spec = get_preset(preset)
-    if spec is None:
-        if not {"resize", "crop"} <= set(overrides):
-            return None
-        spec = PreprocessSpec(resize=overrides.pop("resize"), crop=overrides.pop("crop"))
-    return spec.with_overrides(**overrides)
 
 
 @click.group(name="aipp")
@@ -88,7 +61,7 @@ def generate(model: str | None, arch: str | None, preset: str | None, input_form
     from infer_kit.aipp.write import render_config
     from infer_kit.fsutil import write_text_atomic
 
-    spec = _resolve_spec(model, arch, preset, pop_spec_overrides(kwargs))
+    spec = resolve_spec(model=model, arch=arch, preset=preset, overrides=pop_spec_overrides(kwargs))
     if spec is None:
         raise InferKitError("no preprocessing spec to generate from",
                             hint="give --model M.onnx (exported by infer-kit), --arch NAME, --preset NAME, "
@@ -123,9 +96,9 @@ def check(config: str, model: str | None, arch: str | None, preset: str | None, 
     """
     from infer_kit.aipp.check import check_aipp
 
-    spec = _resolve_spec(None, arch, preset, pop_spec_overrides(kwargs)) if model is None else None
+    spec = resolve_spec(arch=arch, preset=preset, overrides=pop_spec_overrides(kwargs)) if model is None else None
     if model is not None:
-        spec = _resolve_spec(model, None, None, pop_spec_overrides(kwargs))
+        spec = resolve_spec(model=model, overrides=pop_spec_overrides(kwargs))
     report = check_aipp(config, model=model, spec=spec, soc=soc)
     if as_json:
         click.echo(json.dumps({

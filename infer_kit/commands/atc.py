@@ -97,13 +97,10 @@ def _spec(model: str, preset: str | None, overrides: dict[str, Any]) -> Any:
     """The spec to compile with: the preset, or the model's stamped spec, with the overrides; None = stamped."""
     if preset is None and not overrides:
         return None
-    from infer_kit.metadata import read_model_info
-    from infer_kit.presets import get_preset
-    from infer_kit.spec import PreprocessSpec
+    from infer_kit.registry import resolve_spec
 
-    base = get_preset(preset) if preset is not None else read_model_info(model).spec
-    if base is None:
-        if not {"resize", "crop"} <= set(overrides):
-            raise InferKitError(f"{model} carries no spec to override", hint="give --preset, or --resize and --crop")
-        base = PreprocessSpec(resize=overrides.pop("resize"), crop=overrides.pop("crop"))
-    return base.with_overrides(**overrides)
+    source = {"preset": preset} if preset else {"model": model}
+    spec = resolve_spec(**source, overrides=overrides)
+    if spec is None:
+        raise InferKitError(f"{model} carries no spec to override", hint="give --preset, or --resize and --crop")
+    return spec
