@@ -49,3 +49,23 @@ def pop_spec_overrides(kwargs: dict[str, Any]) -> dict[str, Any]:
         if value is not None:
             overrides[name] = value
     return overrides
+
+
+def int_list(minimum: int = 0, example: str = "1,8,64") -> Callable[..., Any]:
+    """A click callback for ``--opt 1,8,64`` (also repeated, with ``multiple=True``) -> a tuple of ints."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: str | tuple[str, ...] | None) -> Any:
+        if value is None or value == ():
+            return None
+        parts = [item for text in ((value,) if isinstance(value, str) else value)
+                 for item in text.replace(" ", "").split(",") if item]
+        try:
+            numbers = tuple(int(item) for item in parts)
+        except ValueError:
+            raise click.BadParameter(f"{','.join(parts)!r}: give comma-separated integers, e.g. {example}") from None
+        low = [n for n in numbers if n < minimum]
+        if low:
+            raise click.BadParameter(f"{low[0]} is below {minimum}")
+        return numbers
+
+    return callback

@@ -7,31 +7,15 @@ from typing import Any
 
 import click
 
-from infer_kit.commands._options import pop_spec_overrides, spec_options
+from infer_kit.commands._options import int_list, pop_spec_overrides, spec_options
 from infer_kit.converter.precision import ATC_PRECISION_MODES, DEFAULT_PRECISION_MODE
 from infer_kit.errors import InferKitError
-
-
-def _batches(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[int]:
-    out: list[int] = []
-    for value in values:
-        for item in value.replace(" ", "").split(","):
-            if not item:
-                continue
-            try:
-                number = int(item)
-            except ValueError:
-                raise click.BadParameter(f"{item!r} is not a batch size; e.g. --batch 64 or --batch 1,8,64") from None
-            if number < 1:
-                raise click.BadParameter(f"batch size {number} must be at least 1")
-            out.append(number)
-    return out
 
 
 @click.command(name="atc")
 @click.option("-m", "--model", required=True, type=click.Path(dir_okay=False), help="The ONNX model (from export).")
 @click.option("--soc", required=True, help="Chip: 'Ascend' + the npu-smi name, e.g. Ascend910A, Ascend310P3.")
-@click.option("-b", "--batch", "batches", multiple=True, required=True, callback=_batches,
+@click.option("-b", "--batch", "batches", multiple=True, required=True, callback=int_list(minimum=1),
               help="Batch size(s): --batch 64, --batch 1,8,64 or repeated; one model per size.")
 @click.option("--aipp", default="auto", show_default=True,
               help="auto (generated from the model's spec), none, or an AIPP config file.")

@@ -5,16 +5,7 @@ from typing import Any
 
 import click
 
-from infer_kit.commands._options import pop_spec_overrides, spec_options
-
-
-def _ints(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
-    if value is None:
-        return None
-    try:
-        return [int(v) for v in value.split(",") if v.strip()]
-    except ValueError:
-        raise click.BadParameter(f"{value!r}: give comma-separated integers, e.g. 1,16") from None
+from infer_kit.commands._options import int_list, pop_spec_overrides, spec_options
 
 
 @click.command(name="pipeline")
@@ -26,7 +17,7 @@ def _ints(ctx: click.Context, param: click.Parameter, value: str | None) -> list
 @click.option("--labels", type=click.Path(dir_okay=False), help="[data] val_label.txt.")
 @click.option("--limit", type=click.IntRange(min=1), help="[data] only the first N images.")
 @click.option("--soc", help="[atc] soc version, e.g. Ascend910A.")
-@click.option("--batch", callback=_ints, help="[atc] batch sizes, e.g. 1,16.")
+@click.option("--batch", callback=int_list(minimum=1, example="1,16"), help="[atc] batch sizes, e.g. 1,16.")
 @click.option("--precision-mode", help="[atc] precision modes, comma-separated.")
 @click.option("--emulate/--no-emulate", default=None, help="[atc] force the emulation (or real ATC).")
 @click.option("--outfmt", type=click.Choice(["BIN", "NPY", "TXT"], case_sensitive=False), help="[run] outfmt.")
@@ -98,7 +89,7 @@ def _merge_flags(raw: dict[str, Any], flags: dict[str, Any], spec: dict[str, Any
     put("data", "labels", absolute["labels"])
     put("data", "limit", flags["limit"])
     put("atc", "soc", flags["soc"])
-    put("atc", "batch_sizes", flags["batch"])
+    put("atc", "batch_sizes", list(flags["batch"]) if flags["batch"] else None)
     if flags["precision_mode"]:
         put("atc", "precision_modes", [m.strip() for m in flags["precision_mode"].split(",") if m.strip()])
     put("atc", "emulate", flags["emulate"])

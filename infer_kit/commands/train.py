@@ -5,17 +5,7 @@ from typing import Any
 
 import click
 
-from infer_kit.commands._options import pop_spec_overrides, spec_options
-
-
-def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...] | None:
-    if value is None:
-        return None
-    try:
-        return tuple(int(v) for v in value.replace(" ", "").split(",") if v)
-    except ValueError:
-        raise click.BadParameter(f"{value!r}: give comma-separated integers, e.g. 0,1,2,3") from None
-
+from infer_kit.commands._options import int_list, pop_spec_overrides, spec_options
 
 EPILOG = """\b
 Examples:
@@ -60,7 +50,7 @@ OUTPUT/train_summary.json; 'infer-kit export --checkpoint OUTPUT/model_best.pth'
               help="Linear warmup length in epochs (fractions allowed).")
 @click.option("--lr-scheduler", type=click.Choice(["cosine", "step"]), default="cosine", show_default=True,
               help="Decay after warmup.")
-@click.option("--lr-step-epochs", callback=_int_list, default="30,60,80", show_default=True,
+@click.option("--lr-step-epochs", callback=int_list(example="0,1,2,3"), default="30,60,80", show_default=True,
               help="Epochs at which 'step' multiplies the learning rate by --lr-gamma.")
 @click.option("--lr-gamma", type=click.FloatRange(min=0), default=0.1, show_default=True, help="Step decay factor.")
 @click.option("--augment", type=click.Choice(["standard", "light", "none"]), default="standard", show_default=True,
@@ -78,7 +68,8 @@ OUTPUT/train_summary.json; 'infer-kit export --checkpoint OUTPUT/model_best.pth'
 @click.option("--evaluate", "-e", is_flag=True, help="Only evaluate the --resume checkpoint on the val split.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "npu"]), default="auto", show_default=True,
               help="auto: cuda, else npu (torch_npu), else cpu.")
-@click.option("--device-list", callback=_int_list, help="Device ids by local rank, e.g. 0,1,2,3 (the seeds' knob).")
+@click.option("--device-list", callback=int_list(example="0,1,2,3"),
+              help="Device ids by local rank, e.g. 0,1,2,3 (the seeds' knob).")
 @click.option("--dist-backend", type=click.Choice(["auto", "gloo", "nccl", "hccl"]), default="auto",
               show_default=True, help="auto: nccl on cuda, hccl on npu, gloo on cpu.")
 @click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
