@@ -13,6 +13,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 from infer_kit.fsutil import read_json, write_json_atomic
@@ -28,10 +29,12 @@ def make_key(payload: dict[str, Any]) -> str:
 def folder_fingerprint(folder: str | os.PathLike[str], limit: int | None = None) -> str:
     """Names, sizes and mtimes of a folder's files (cheap; catches added, removed and edited files)."""
     digest = hashlib.sha256()
-    entries = sorted(
-        (str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns)
-        for p in Path(folder).rglob("*") if p.is_file()
-    )
+    entries = []
+    for path in Path(folder).rglob("*"):
+        stat = path.stat()
+        if S_ISREG(stat.st_mode):
+            entries.append((str(path.relative_to(folder)), stat.st_size, stat.st_mtime_ns))
+    entries.sort()
     for entry in entries:
         digest.update(repr(entry).encode())
     digest.update(repr(limit).encode())
