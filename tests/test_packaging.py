@@ -12,7 +12,7 @@ import pytest
 import setuptools
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("converter", "aipp", "preprocess", "runtime", "postprocess", "trainer")
+STAGES = ("trainer", "aipp", "converter", "preprocess", "runtime", "postprocess", "pipeline", "cli")
 IMPORT_ALL = "; ".join(["import infer_kit", *(f"import infer_kit.{s}" for s in STAGES)])
 
 

@@ -4,7 +4,7 @@ import json
 
 import click
 
-from infer_kit.commands._options import pop_spec_overrides, spec_options
+from infer_kit.cli.options import pop_spec_overrides, spec_options
 
 
 @click.command(name="models")

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from infer_kit.commands._options import pop_spec_overrides, spec_options
+from infer_kit.cli.options import pop_spec_overrides, spec_options
 from infer_kit.errors import GateFailed, InferKitError
 from infer_kit.registry import resolve_spec
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from infer_kit.commands._options import int_list, pop_spec_overrides, spec_options
+from infer_kit.cli.options import int_list, pop_spec_overrides, spec_options
 from infer_kit.converter.precision import ATC_PRECISION_MODES, DEFAULT_PRECISION_MODE
 from infer_kit.errors import InferKitError
 

@@ -1,6 +1,6 @@
 """The ``infer-kit`` command line: a click group whose subcommands load on demand.
 
-Each subcommand lives in ``infer_kit/commands/<name>.py`` as ``command`` and only parses
+Each subcommand lives in ``cli/<name>.py`` as ``command`` and only parses
 arguments, calls one library function and prints. The group knows the commands' one-line
 help without importing them, so ``infer-kit --help`` imports neither torch nor onnx.
 User errors (:class:`InferKitError`) print one line and exit non-zero; anything else is
@@ -22,18 +22,18 @@ from infer_kit.errors import InferKitError
 
 # name -> (module, one-line help); listed in the order a user meets them.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "pipeline": ("infer_kit.commands.pipeline", "Run export -> atc -> preprocess -> run -> evaluate in one go."),
-    "train": ("infer_kit.commands.train", "Train a registry model on an ImageFolder tree (AMP, torchrun DDP)."),
-    "dataset": ("infer_kit.commands.dataset", "Write a real labelled dataset as an ImageNet-layout tree."),
-    "export": ("infer_kit.commands.export", "Export a checkpoint to a verified, spec-stamped ONNX model."),
-    "atc": ("infer_kit.commands.atc", "Compile ONNX to batch-sized OM models (real ATC or CPU emulation)."),
-    "aipp": ("infer_kit.commands.aipp", "Generate, check and emulate AIPP configs."),
-    "preprocess": ("infer_kit.commands.preprocess", "Turn an image folder into input tensor files."),
-    "run": ("infer_kit.commands.run", "Batched inference over tensor files, ais_bench-compatible."),
-    "evaluate": ("infer_kit.commands.evaluate", "Score run outputs into a ModelZoo result.json (top-1..top-5)."),
-    "compare": ("infer_kit.commands.compare", "Per-image agreement between two runs."),
-    "models": ("infer_kit.commands.models", "List the model registry and each model's preprocessing."),
-    "doctor": ("infer_kit.commands.doctor", "Report which tools and backends are available here."),
+    "pipeline": ("infer_kit.cli.pipeline", "Run export -> atc -> preprocess -> run -> evaluate in one go."),
+    "train": ("infer_kit.cli.train", "Train a registry model on an ImageFolder tree (AMP, torchrun DDP)."),
+    "dataset": ("infer_kit.cli.dataset", "Write a real labelled dataset as an ImageNet-layout tree."),
+    "export": ("infer_kit.cli.export", "Export a checkpoint to a verified, spec-stamped ONNX model."),
+    "atc": ("infer_kit.cli.atc", "Compile ONNX to batch-sized OM models (real ATC or CPU emulation)."),
+    "aipp": ("infer_kit.cli.aipp", "Generate, check and emulate AIPP configs."),
+    "preprocess": ("infer_kit.cli.preprocess", "Turn an image folder into input tensor files."),
+    "run": ("infer_kit.cli.run", "Batched inference over tensor files, ais_bench-compatible."),
+    "evaluate": ("infer_kit.cli.evaluate", "Score run outputs into a ModelZoo result.json (top-1..top-5)."),
+    "compare": ("infer_kit.cli.compare", "Per-image agreement between two runs."),
+    "models": ("infer_kit.cli.models", "List the model registry and each model's preprocessing."),
+    "doctor": ("infer_kit.cli.doctor", "Report which tools and backends are available here."),
 }
 
 

@@ -5,7 +5,7 @@ from typing import Any
 
 import click
 
-from infer_kit.commands._options import int_list, pop_spec_overrides, spec_options
+from infer_kit.cli.options import int_list, pop_spec_overrides, spec_options
 
 
 @click.command(name="pipeline")
