@@ -6,6 +6,7 @@ from typing import Any
 import click
 
 from infer_kit.cli.options import int_list, pop_spec_overrides, spec_options
+from infer_kit.result_files import OUTFMTS
 
 
 @click.command(name="pipeline")
@@ -20,7 +21,7 @@ from infer_kit.cli.options import int_list, pop_spec_overrides, spec_options
 @click.option("--batch", callback=int_list(minimum=1, example="1,16"), help="[atc] batch sizes, e.g. 1,16.")
 @click.option("--precision-mode", help="[atc] precision modes, comma-separated.")
 @click.option("--emulate/--no-emulate", default=None, help="[atc] force the emulation (or real ATC).")
-@click.option("--outfmt", type=click.Choice(["BIN", "NPY", "TXT"], case_sensitive=False), help="[run] outfmt.")
+@click.option("--outfmt", type=click.Choice(OUTFMTS, case_sensitive=False), help="[run] outfmt.")
 @click.option("--threads", type=click.IntRange(min=1), help="[run] ONNX Runtime threads.")
 @click.option("--min-top1", type=float, help="[evaluate] gate in percent (exit 3 below it).")
 @click.option("--min-top5", type=float, help="[evaluate] gate in percent.")

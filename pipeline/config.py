@@ -50,14 +50,13 @@ from pathlib import Path
 from typing import Any
 
 from infer_kit.errors import InferKitError
+from infer_kit.result_files import OUTFMTS
 from infer_kit.spec import PreprocessSpec
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
-
-OUTFMTS = ("BIN", "NPY", "TXT")
 
 
 @dataclass(frozen=True)

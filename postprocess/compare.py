@@ -26,7 +26,8 @@ from infer_kit.console import log
 from infer_kit.errors import GateFailed, InferKitError
 from infer_kit.fsutil import write_json_atomic
 from infer_kit.postprocess.ground_truth import GroundTruth, load_ground_truth
-from infer_kit.postprocess.outputs import (
+from infer_kit.postprocess.parallel import chunked, map_chunks, resolve_workers
+from infer_kit.postprocess.run_outputs import (
     BinLayout,
     OutputFile,
     ProblemLog,
@@ -35,7 +36,6 @@ from infer_kit.postprocess.outputs import (
     find_outputs,
     first_names,
 )
-from infer_kit.postprocess.parallel import chunked, map_chunks, resolve_workers
 from infer_kit.postprocess.scoring import load_rows, top_indices
 
 COMPARE_FORMAT = "infer-kit/comparison"

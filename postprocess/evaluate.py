@@ -30,7 +30,9 @@ from infer_kit.console import log
 from infer_kit.errors import GateFailed, InferKitError
 from infer_kit.fsutil import write_json_atomic
 from infer_kit.postprocess.ground_truth import GroundTruth, load_ground_truth
-from infer_kit.postprocess.outputs import (
+from infer_kit.postprocess.parallel import chunked, map_chunks, resolve_workers
+from infer_kit.postprocess.result_json import accuracy_strings, write_result_json
+from infer_kit.postprocess.run_outputs import (
     OutputFile,
     ProblemLog,
     RunOutputs,
@@ -38,10 +40,8 @@ from infer_kit.postprocess.outputs import (
     find_outputs,
     first_names,
 )
-from infer_kit.postprocess.parallel import chunked, map_chunks, resolve_workers
-from infer_kit.postprocess.result_json import accuracy_strings, write_result_json
 from infer_kit.postprocess.scoring import ChunkScore, ScoreTask, TopKAccumulator, score_chunk
-from infer_kit.runtime.inputs import natural_key
+from infer_kit.result_files import natural_key
 
 RESULT_JSON = "result.json"
 DETAILS_FORMAT = "infer-kit/evaluation-details"

@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from infer_kit.postprocess.outputs import BinLayout, OutputFile, OutputProblem, ProblemLog, read_output
+from infer_kit.postprocess.run_outputs import BinLayout, OutputFile, OutputProblem, ProblemLog, read_output
 
 
 def label_ranks(rows: Any, labels: Any) -> Any:

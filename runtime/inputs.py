@@ -27,22 +27,13 @@ from typing import TYPE_CHECKING, Any
 from infer_kit.artifacts import TensorDesc
 from infer_kit.errors import InferKitError
 from infer_kit.npy import read_npy_header
+from infer_kit.result_files import natural_sort
 
 if TYPE_CHECKING:
     import numpy as np
 
 INPUT_SUFFIXES = (".bin", ".BIN", ".npy", ".NPY")
 PURE_INFER_NAME = "pure_infer_data"
-_DIGITS = re.compile(r"([0-9]+)")
-
-
-def natural_key(text: str) -> list[Any]:
-    """ais_bench's sort key: digit runs compare as numbers, the rest case-insensitively."""
-    return [int(part) if part.isdigit() else part.lower() for part in _DIGITS.split(text)]
-
-
-def natural_sort(items: Sequence[str | os.PathLike[str]]) -> list[Any]:
-    return sorted(items, key=lambda item: natural_key(os.fspath(item)))
 
 
 def list_input_files(folder: str | os.PathLike[str]) -> list[Path]:

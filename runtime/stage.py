@@ -33,8 +33,10 @@ from infer_kit.artifacts import (
 )
 from infer_kit.console import log, progress
 from infer_kit.errors import InferKitError
-from infer_kit.fsutil import remove_stale_partials, write_json_atomic
+from infer_kit.fsutil import remove_stale_partials
 from infer_kit.labels import image_key
+from infer_kit.result_files import check_outfmt, output_filename
+from infer_kit.run_summary import build_summary, summary_path, write_run_summary
 from infer_kit.runtime.base import Runner, choose_backend, create_runner
 from infer_kit.runtime.inputs import (
     INPUT_SUFFIXES,
@@ -51,8 +53,7 @@ from infer_kit.runtime.inputs import (
     split_contiguous,
     split_input_arg,
 )
-from infer_kit.runtime.outputs import OutputWriter, check_outfmt, existing_outputs, output_filename
-from infer_kit.runtime.summary import build_summary
+from infer_kit.runtime.output_writer import OutputWriter, existing_outputs
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".tar", ".ckpt")
 PREFETCH_BATCHES = 4
@@ -173,7 +174,7 @@ def run(model: Any, inputs: str | Sequence[str | os.PathLike[str]] | None = None
         d2h_ms=[t for s in stats for t in s.d2h_ms], batchsize=batch, infer_kit=info,
     )
     if summary_path is not None:
-        write_json_atomic(summary_path, summary, indent=None)
+        write_run_summary(summary_path, summary)
     return RunResult(result_dir, summary_path, summary)
 
 
@@ -354,7 +355,7 @@ def _result_paths(output: Any, output_dirname: str | None) -> tuple[Path | None,
     out = Path(output)
     if out.exists() and not out.is_dir():
         raise InferKitError(f"--output {out} is a file, not a folder")
-    return out / name, out / f"{name}_summary.json"
+    return out / name, summary_path(out / name)
 
 
 def _prepare_result_dir(result_dir: Path | None, resume: bool, outfmt: str) -> set[str]:

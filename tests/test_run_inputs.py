@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 
 from infer_kit.artifacts import TensorDesc
 from infer_kit.errors import InferKitError
+from infer_kit.result_files import natural_sort
 from infer_kit.runtime.inputs import (
     BatchReader,
     check_file_sizes,
     files_per_batch,
     list_input_files,
-    natural_sort,
     parse_shard,
     plan_batches,
     pure_feeds,

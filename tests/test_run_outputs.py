@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from infer_kit.errors import InferKitError
+from infer_kit.result_files import output_filename
 from infer_kit.runtime.inputs import Batch
-from infer_kit.runtime.outputs import (
+from infer_kit.runtime.output_writer import (
     OutputWriter,
     encode,
     encode_txt,
     existing_outputs,
-    output_filename,
     split_batch,
     write_output,
 )

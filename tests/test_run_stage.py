@@ -24,7 +24,7 @@ from test_run_support import (
 )
 
 from infer_kit.errors import InferKitError
-from infer_kit.runtime import outputs as outputs_module
+from infer_kit.runtime import output_writer as outputs_module
 from infer_kit.runtime.stage import run
 from infer_kit.spec import PreprocessSpec
 

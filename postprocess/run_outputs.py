@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -32,13 +31,10 @@ from typing import Any
 
 from infer_kit.console import log
 from infer_kit.errors import InferKitError
-from infer_kit.fsutil import read_json
 from infer_kit.npy import read_npy_header
-from infer_kit.runtime.inputs import natural_key
+from infer_kit.result_files import natural_key, parse_output_name
+from infer_kit.run_summary import run_info, summary_path
 
-OUTPUT_FORMATS = ("txt", "npy", "bin")
-SUMMARY_SUFFIX = "_summary.json"
-_NAME = re.compile(r"^(?P<key>[^.]+)_(?P<index>\d+)\.(?P<ext>[A-Za-z]+)$")
 _FIRST = 3
 
 
@@ -104,17 +100,6 @@ class RunOutputs:
         return f"{len(self.files)} outputs ({kinds}) in {folders}"
 
 
-def parse_output_name(name: str) -> tuple[str, int, str] | None:
-    """``ILSVRC2012_val_00000001_0.txt`` -> ``("ILSVRC2012_val_00000001", 0, "txt")``; None if not an output."""
-    match = _NAME.match(name)
-    if match is None:
-        return None
-    ext = match["ext"].lower()
-    if ext not in OUTPUT_FORMATS:
-        return None
-    return match["key"], int(match["index"]), ext
-
-
 def split_folders(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Folders from a path, a comma-separated list of paths, or several of either."""
     items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
@@ -128,24 +113,8 @@ def split_folders(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str
     return folders
 
 
-def summary_path(folder: Path) -> Path:
-    """``OUT/NAME`` -> ``OUT/NAME_summary.json`` (ais_bench puts the summary beside the folder)."""
-    resolved = folder.resolve()
-    return resolved.parent / (resolved.name + SUMMARY_SUFFIX)
-
-
-def read_run_summary(folder: Path) -> dict[str, Any] | None:
-    """The ``infer_kit`` block of the run summary beside ``folder``, if there is one."""
-    path = summary_path(folder)
-    if not path.is_file():
-        return None
-    data = read_json(path, what="run summary")
-    block = data.get("infer_kit") if isinstance(data, dict) else None
-    return block if isinstance(block, dict) else None
-
-
 def _summary_output(folder: Path) -> tuple[str, tuple[int, ...]] | None:
-    block = read_run_summary(folder)
+    block = run_info(folder)
     if block is None:
         return None
     try:
@@ -156,7 +125,7 @@ def _summary_output(folder: Path) -> tuple[str, tuple[int, ...]] | None:
             raise ValueError(f"shape {list(shape)}")
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise InferKitError(
-            f"run summary {summary_path(folder)} has no usable 'infer_kit.outputs' entry ({exc})",
+            f"run summary {summary_path(folder.resolve())} has no usable 'infer_kit.outputs' entry ({exc})",
             hint="pass --dtype and --width, or rerun 'infer-kit run'",
         ) from None
     return dtype, shape
@@ -263,7 +232,7 @@ def _bin_layout(
         missing = " and ".join(n for n, v in (("--dtype", dtype), ("--width", width)) if v is None)
         raise InferKitError(
             f"{count} .bin outputs in {', '.join(map(str, folders))} cannot be decoded: no infer-kit run summary "
-            f"({summary_path(folders[0]).name}) beside the folder says their dtype and width",
+            f"({summary_path(folders[0].resolve()).name}) beside the folder says their dtype and width",
             hint=f"pass {missing}, e.g. --dtype float32 --width 1000",
         )
     return None

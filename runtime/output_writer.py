@@ -27,27 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 from infer_kit.errors import InferKitError
 from infer_kit.fsutil import TMP_SUFFIX, atomic_write
-from infer_kit.labels import image_key
+from infer_kit.result_files import output_filename
 
 if TYPE_CHECKING:
     import numpy as np
 
     from infer_kit.runtime.inputs import Batch
-
-OUTFMTS = ("BIN", "NPY", "TXT")
-
-
-def check_outfmt(outfmt: str) -> str:
-    value = str(outfmt).upper()
-    if value not in OUTFMTS:
-        raise InferKitError(f"unknown --outfmt {outfmt!r}", hint="use BIN, NPY or TXT")
-    return value
-
-
-def output_filename(input_file: str | os.PathLike[str], index: int, outfmt: str) -> str:
-    """``{name up to the first dot}_{index}.{ext}`` (ais_bench's naming)."""
-    return f"{image_key(os.fspath(input_file))}_{index}.{outfmt.lower()}"
-
 
 def txt_format(array: np.ndarray) -> str:
     import numpy as np
