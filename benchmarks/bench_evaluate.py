@@ -117,7 +117,7 @@ def main() -> int:
     parser.add_argument("--workdir", help="where to generate (default: a temporary folder, removed afterwards)")
     args = parser.parse_args()
 
-    from infer_kit.postprocess.evaluate import evaluate
+    from infer_kit.postprocess.evaluation import evaluate
     from infer_kit.postprocess.parallel import CHUNK_FILES, available_cores
 
     root = Path(args.workdir or tempfile.mkdtemp(prefix="bench_evaluate_"))

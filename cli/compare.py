@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from infer_kit.postprocess.compare import ComparisonResult
+    from infer_kit.postprocess import ComparisonResult
 
 
 @click.command(name="compare")
@@ -34,16 +34,16 @@ def command(run_a: str, run_b: str, labels: str | None, atol: float | None, outp
       infer-kit compare out/onnx out/om --labels val_label.txt -o compare.json
       infer-kit compare out/fp32 out/fp16 --atol 0.05 --max-disagreement 0.5
     """
-    from infer_kit.errors import GateFailed
-    from infer_kit.postprocess.compare import compare
+    from infer_kit.gates import Gates, raise_for_failures
+    from infer_kit.postprocess import compare
 
-    try:
-        result = compare(run_a, run_b, labels=labels, atol=atol, output=output, max_disagreement=max_disagreement,
-                         workers=workers, dtype=dtype, width=width)
-    except GateFailed as failed:
-        _print_summary(failed.result, show)  # type: ignore[attr-defined]
-        raise
+    gates = Gates(max_disagreement=max_disagreement)
+    result = compare(run_a, run_b, labels=labels, atol=atol, output=output, workers=workers, dtype=dtype,
+                     width=width)
     _print_summary(result, show)
+    what = "top-1 changed" + (f" or |diff| > {result.atol:g}" if result.atol is not None else "")
+    failures = gates.agreement_failures(disagreements=result.disagreements, images=result.images, what=what)
+    raise_for_failures(failures, note=f"; {result.output_path} written" if result.output_path else "")
 
 
 def _print_summary(result: ComparisonResult, show: int) -> None:

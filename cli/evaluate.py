@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from infer_kit.postprocess.evaluate import EvaluationResult
+    from infer_kit.postprocess import EvaluationResult
 
 
 @click.command(name="evaluate")
@@ -39,19 +39,18 @@ def command(result_dirs: tuple[str, ...], labels: str, output: str | None, topk:
       infer-kit evaluate out/shard0,out/shard1 --labels prep_dataset --min-top1 75.5 --details details.json
       infer-kit evaluate result --labels val_label.txt --dtype float32 --width 1000   # bare ais_bench .bin
     """
-    from infer_kit.errors import GateFailed
-    from infer_kit.postprocess.evaluate import evaluate
+    from infer_kit.gates import Gates, raise_for_failures
+    from infer_kit.postprocess import evaluate
 
-    try:
-        result = evaluate(
-            list(result_dirs), labels, output=output, topk=topk, label_offset=label_offset, min_top1=min_top1,
-            min_top5=min_top5, details=details, allow_partial=allow_partial, workers=workers, dtype=dtype,
-            width=width,
-        )
-    except GateFailed as failed:
-        _print_table(failed.result)  # type: ignore[attr-defined]
-        raise
+    gates = Gates(min_top1=min_top1, min_top5=min_top5)
+    gates.check_topk(topk)
+    result = evaluate(
+        list(result_dirs), labels, output=output, topk=topk, label_offset=label_offset, details=details,
+        allow_partial=allow_partial, workers=workers, dtype=dtype, width=width,
+    )
     _print_table(result)
+    failures = gates.accuracy_failures(top1=result.top1, top5=result.top5, classes=result.classes)
+    raise_for_failures(failures, note=f" ({result.images} images; {result.result_path} written)")
 
 
 def _print_table(result: EvaluationResult) -> None:

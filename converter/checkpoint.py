@@ -1,10 +1,10 @@
-"""Loading training checkpoints safely and strictly.
+"""Loading a checkpoint's weights into its architecture, strictly.
 
-Checkpoints are pickles, and a pickle can run arbitrary code, so they are loaded with
-``torch.load(weights_only=True)``; a file that needs more is refused with an explanation
-unless the user says they trust it. The weights are then loaded *strictly*: a missing,
-unexpected or mis-shaped key is an error naming the counts and the first few keys, never a
-model that silently keeps random weights (the ModelZoo's ``strict=False`` failure).
+The file is read with the core's weights-only loader (:func:`infer_kit.checkpoint.read_checkpoint`),
+which refuses pickles that need arbitrary code unless the user trusts them. The weights are then
+loaded *strictly*: a missing, unexpected or mis-shaped key is an error naming the counts and the
+first few keys, never a model that silently keeps random weights (the ModelZoo's ``strict=False``
+failure).
 
 Accepted shapes: a bare state_dict; pytorch/examples and infer-kit training checkpoints
 (``{'epoch', 'arch', 'state_dict', 'best_acc1', 'optimizer', ...}``); ``{'model': ...}``;
@@ -15,12 +15,11 @@ Accepted shapes: a bare state_dict; pytorch/examples and infer-kit training chec
 from __future__ import annotations
 
 import os
-import pickle
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from infer_kit.checkpoint import checkpoint_meta, read_checkpoint
 from infer_kit.errors import InferKitError
 from infer_kit.fsutil import sha256_file
 from infer_kit.registry import ModelEntry, create_model, get_model
@@ -47,37 +46,6 @@ class CheckpointInfo:
     classes: list[str] | None = None
     stripped_prefix: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def read_checkpoint(path: str | os.PathLike[str], *, trust: bool = False) -> Any:
-    """``torch.load`` on the CPU, weights-only unless ``trust`` (the user vouches for the file)."""
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise InferKitError(f"checkpoint not found: {path}")
-    if path.stat().st_size == 0:
-        raise InferKitError(f"checkpoint {path} is empty (0 bytes)")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=not trust)
-    except pickle.UnpicklingError as exc:
-        unsafe = None if trust else _unsafe_global(exc)
-        if unsafe is None:
-            detail = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", str(exc))
-            raise InferKitError(
-                f"checkpoint {path} is not a readable torch file ({detail.group(1) if detail else _first_line(exc)})",
-                hint="is it truncated, or not a .pth/.pt file?",
-            ) from None
-        raise InferKitError(
-            f"checkpoint {path} needs arbitrary code to load (it references {unsafe}); a pickle like that can run "
-            "anything on this machine, so it was not loaded",
-            hint="re-save it as a plain state_dict, or pass --trust-checkpoint if you trust its author",
-        ) from None
-    except Exception as exc:  # torch.load on arbitrary bytes raises anything (IndexError, KeyError, ...)
-        raise InferKitError(
-            f"checkpoint {path} is not a readable torch file ({_first_line(exc)})",
-            hint="is it truncated, or not a .pth/.pt file?",
-        ) from None
 
 
 def extract_state_dict(obj: Any, *, use_ema: bool = False, where: str = "checkpoint") -> tuple[dict[str, Any], str]:
@@ -144,8 +112,8 @@ def load_checkpoint_model(
     raw = read_checkpoint(path, trust=trust)
     state_dict, layout = extract_state_dict(raw, use_ema=use_ema, where=f"checkpoint {path}")
     state_dict, stripped = strip_prefixes(state_dict)
-    meta = raw if isinstance(raw, dict) and layout != "state_dict" else {}
-    recorded_arch = meta.get("arch") if isinstance(meta.get("arch"), str) else None
+    meta = checkpoint_meta(raw if layout != "state_dict" else None, where=str(path))
+    recorded_arch = meta.arch
     arch = arch or recorded_arch
     if arch is None:
         raise InferKitError(f"checkpoint {path} does not record its architecture", hint="pass --arch NAME")
@@ -153,24 +121,21 @@ def load_checkpoint_model(
     model = create_model(entry)
     head = classifier_key(model)
     inferred = int(state_dict[head].shape[0]) if head and head in state_dict else None
-    classes = num_classes or inferred or _int_or_none(meta.get("num_classes")) or 1000
+    classes = num_classes or inferred or meta.num_classes or 1000
     if classes != _head_size(model, head):
         model.reset_classifier(classes)
     _load_strict(model, state_dict, path=path, entry=entry, recorded_arch=recorded_arch)
     model.eval()
-    spec = None
-    if isinstance(meta.get("preprocess_spec"), dict):
-        spec = PreprocessSpec.from_dict(meta["preprocess_spec"], where=f"preprocess_spec in {path}")
     info = CheckpointInfo(
         path=path,
         sha256=sha256_file(path),
         layout=layout,
         arch=entry.name,
         num_classes=classes,
-        spec=spec,
-        classes=[str(c) for c in meta["classes"]] if isinstance(meta.get("classes"), list) else None,
+        spec=meta.spec,
+        classes=meta.classes,
         stripped_prefix=stripped,
-        extra={k: meta[k] for k in ("epoch", "best_acc1") if k in meta and isinstance(meta[k], int | float)},
+        extra={k: v for k, v in (("epoch", meta.epoch), ("best_acc1", meta.best_acc1)) if v is not None},
     )
     return model, info
 
@@ -207,18 +172,3 @@ def _head_size(model: torch.nn.Module, head: str | None) -> int | None:
     if head is None:
         return getattr(model, "num_classes", None)
     return int(model.state_dict()[head].shape[0])
-
-
-def _int_or_none(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:160] if text else type(exc).__name__
-
-
-def _unsafe_global(exc: BaseException) -> str | None:
-    """The global a weights-only load refused (None: the file is not a pickle torch can read)."""
-    match = re.search(r"GLOBAL ([\w.]+)", str(exc))
-    return match.group(1) if match else None

@@ -276,7 +276,7 @@ class _Pipeline:
                    "limit": self.config.data.limit}
 
         def body(resume: bool) -> dict[str, Any]:
-            from infer_kit.postprocess.evaluate import evaluate
+            from infer_kit.postprocess.evaluation import evaluate
 
             # With [data] limit only the first N images run, so the label file covers more than the outputs.
             result = evaluate(self.work / "runs" / row.name, labels, output=out / "result.json",
@@ -291,7 +291,7 @@ class _Pipeline:
         payload = {"run": run_key, "reference": reference_key, "labels": file_fingerprint(labels)}
 
         def body(resume: bool) -> dict[str, Any]:
-            from infer_kit.postprocess.compare import compare
+            from infer_kit.postprocess.comparison import compare
 
             result = compare(self.work / "runs" / row.name, self.work / "runs" / REFERENCE_ROW, labels=labels,
                              output=out)

@@ -9,9 +9,10 @@ import pytest
 from test_evaluate_support import distinct_rows, put_label_at_rank, write_labels, write_run
 
 from infer_kit.errors import GateFailed, InferKitError
+from infer_kit.gates import Gates, raise_for_failures
 from infer_kit.labels import write_class_index
 from infer_kit.postprocess import parallel
-from infer_kit.postprocess.compare import compare
+from infer_kit.postprocess.comparison import compare
 
 WIDTH = 10
 CHANGED = ("img3", "img7", "img12")
@@ -101,9 +102,11 @@ def test_gate_exits_3_past_the_disagreement_limit(runs, tmp_path, cli):
     assert out.is_file() and "img3" in r.stdout
     r = cli("compare", folder_a, folder_b, "--max-disagreement", "20")
     assert r.exit_code == 0 and "81.25% (3 changed)" in r.stdout
+    result = compare(folder_a, folder_b)
     with pytest.raises(GateFailed) as caught:
-        compare(folder_a, folder_b, max_disagreement=0)
-    assert caught.value.exit_code == 3 and len(caught.value.result.changed) == 3
+        raise_for_failures(Gates(max_disagreement=0).agreement_failures(disagreements=result.disagreements,
+                                                                        images=result.images))
+    assert caught.value.exit_code == 3 and len(result.changed) == 3
 
 
 def test_cli_summary_names_classes_when_a_class_index_is_known(runs, tmp_path, cli):

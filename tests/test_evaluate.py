@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 from test_evaluate_support import make_dataset, modelzoo_result_json, write_labels, write_run
 
 from infer_kit.errors import GateFailed
+from infer_kit.gates import Gates, raise_for_failures
 from infer_kit.labels import write_class_index
 from infer_kit.postprocess import parallel
-from infer_kit.postprocess.evaluate import evaluate
+from infer_kit.postprocess.evaluation import evaluate
 from infer_kit.postprocess.result_json import accuracy_strings, result_json_text
 from infer_kit.postprocess.scoring import label_ranks, top_indices
 
@@ -260,9 +261,11 @@ def test_gates_exit_3_after_writing_result_json(tmp_path, dataset, cli):
                "--min-top5", "85").exit_code == 0
     r = cli("evaluate", folder, "--labels", label_file, "-o", out, "--min-top5", "95")
     assert r.exit_code == 3 and "top-5 accuracy 86.667% is below the gate 95%" in r.stderr
+    result = evaluate(folder, label_file, output=out)
     with pytest.raises(GateFailed) as caught:
-        evaluate(folder, label_file, output=out, min_top1=99)
-    assert caught.value.exit_code == 3 and caught.value.result.images == 60
+        raise_for_failures(Gates(min_top1=99).accuracy_failures(top1=result.top1, top5=result.top5,
+                                                                classes=result.classes))
+    assert caught.value.exit_code == 3 and result.images == 60
 
 
 def test_gate_arguments_are_checked_before_any_work(tmp_path, dataset, cli):

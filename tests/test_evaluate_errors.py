@@ -10,7 +10,7 @@ from test_evaluate_support import make_dataset, write_ais_txt, write_labels, wri
 
 from infer_kit.errors import InferKitError
 from infer_kit.postprocess import parallel
-from infer_kit.postprocess.evaluate import evaluate
+from infer_kit.postprocess.evaluation import evaluate
 
 
 @pytest.fixture

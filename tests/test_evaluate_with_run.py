@@ -8,8 +8,8 @@ import numpy as np
 from test_evaluate_support import write_labels
 from test_run_support import CLASSES, float_folder, float_model
 
-from infer_kit.postprocess.compare import compare
-from infer_kit.postprocess.evaluate import evaluate
+from infer_kit.postprocess.comparison import compare
+from infer_kit.postprocess.evaluation import evaluate
 from infer_kit.runtime.stage import run
 
 

@@ -10,10 +10,11 @@ import pytest
 import torch
 from PIL import Image
 
+from infer_kit.checkpoint import read_training_checkpoint
 from infer_kit.errors import InferKitError
 from infer_kit.presets import get_preset
 from infer_kit.spec import PreprocessSpec
-from infer_kit.trainer.checkpoint import check_compatible, load_checkpoint, save_checkpoint
+from infer_kit.trainer.checkpoint import check_compatible, save_checkpoint
 from infer_kit.trainer.config import TrainConfig
 from infer_kit.trainer.data import ShardSampler, check_same_classes, eval_transform, scan_split, train_transform
 from infer_kit.trainer.engine import resolve_precision, topk_correct
@@ -177,17 +178,17 @@ def test_checkpoints_are_atomic_and_load_weights_only(tmp_path: Path) -> None:
         state = torch.load(tmp_path / name, weights_only=True)
         assert state["classes"] == ["a", "b"] and torch.equal(state["state_dict"]["w"], torch.ones(2))
     save_checkpoint(_state() | {"epoch": 2}, tmp_path, is_best=False)
-    assert load_checkpoint(tmp_path / "checkpoint.pth")["epoch"] == 2
-    assert load_checkpoint(tmp_path / "model_best.pth")["epoch"] == 1
+    assert read_training_checkpoint(tmp_path / "checkpoint.pth")["epoch"] == 2
+    assert read_training_checkpoint(tmp_path / "model_best.pth")["epoch"] == 1
 
 
 def test_foreign_or_broken_checkpoints_are_refused(tmp_path: Path) -> None:
     torch.save({"w": torch.ones(1)}, tmp_path / "bare.pth")
     with pytest.raises(InferKitError, match="not an infer-kit training checkpoint"):
-        load_checkpoint(tmp_path / "bare.pth")
+        read_training_checkpoint(tmp_path / "bare.pth")
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
-    with pytest.raises(InferKitError, match="cannot load checkpoint"):
-        load_checkpoint(tmp_path / "junk.pth")
+    with pytest.raises(InferKitError, match="is not a readable torch file"):
+        read_training_checkpoint(tmp_path / "junk.pth")
     with pytest.raises(InferKitError, match="is for arch 'resnet10t', not 'resnet18'"):
         check_compatible(_state(), "c.pth", arch="resnet18", classes=["a", "b"])
     with pytest.raises(InferKitError, match="trained on 2 classes"):

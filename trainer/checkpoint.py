@@ -1,10 +1,7 @@
-"""Checkpoints in the pytorch/examples shape, written atomically, loadable with ``weights_only=True``.
+"""Writing training checkpoints (atomically, rank 0 only) and checking one fits a resume.
 
-Keys: ``epoch`` (epochs completed, i.e. the next epoch to run), ``arch``, ``state_dict`` (of the
-unwrapped module: no ``module.`` prefix), ``best_acc1``, ``optimizer``, ``scaler``, plus
-``scheduler``, ``preprocess_spec`` (``PreprocessSpec.to_dict()``), ``classes`` (folder names in
-index order), ``num_classes`` and ``train_config``. Everything is tensors, dicts, lists,
-numbers and strings, so ``torch.load(path, weights_only=True)`` reads it.
+What a checkpoint holds is defined once, in the core (:mod:`infer_kit.checkpoint`), and
+read back with its weights-only loader.
 """
 
 from __future__ import annotations
@@ -16,13 +13,10 @@ from typing import Any
 
 import torch
 
+from infer_kit.checkpoint import BEST_NAME, CHECKPOINT_NAME, training_checkpoint
 from infer_kit.errors import InferKitError
 from infer_kit.fsutil import write_bytes_atomic
 from infer_kit.spec import PreprocessSpec
-
-CHECKPOINT_NAME = "checkpoint.pth"
-BEST_NAME = "model_best.pth"
-REQUIRED_KEYS = ("epoch", "arch", "state_dict", "preprocess_spec", "classes")
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -33,20 +27,12 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
 def checkpoint_state(*, epoch: int, arch: str, model: torch.nn.Module, best_acc1: float,
                      optimizer: torch.optim.Optimizer, scaler: Any, scheduler: Any, spec: PreprocessSpec,
                      classes: list[str], train_config: dict[str, Any]) -> dict[str, Any]:
-    """The dictionary :func:`save_checkpoint` writes."""
-    return {
-        "epoch": int(epoch),
-        "arch": arch,
-        "state_dict": unwrap(model).state_dict(),
-        "best_acc1": float(best_acc1),
-        "optimizer": optimizer.state_dict(),
-        "scaler": scaler.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "preprocess_spec": spec.to_dict(),
-        "classes": list(classes),
-        "num_classes": len(classes),
-        "train_config": _plain(train_config),
-    }
+    """The dictionary :func:`save_checkpoint` writes, from the live training objects."""
+    return training_checkpoint(
+        epoch=epoch, arch=arch, state_dict=unwrap(model).state_dict(), best_acc1=best_acc1,
+        optimizer=optimizer.state_dict(), scaler=scaler.state_dict(), scheduler=scheduler.state_dict(),
+        spec=spec, classes=classes, train_config=train_config,
+    )
 
 
 def save_checkpoint(state: dict[str, Any], output: str | os.PathLike[str], *, is_best: bool) -> Path:
@@ -59,26 +45,6 @@ def save_checkpoint(state: dict[str, Any], output: str | os.PathLike[str], *, is
     if is_best:
         write_bytes_atomic(Path(output) / BEST_NAME, data)
     return path
-
-
-def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a checkpoint safely (``weights_only=True``) and check it has the keys training needs."""
-    path = Path(path)
-    if not path.is_file():
-        raise InferKitError(f"checkpoint not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for damaged or foreign files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InferKitError(f"cannot load checkpoint {path}: {first}",
-                            hint="is it a complete checkpoint written by a trainer?") from None
-    if not isinstance(state, dict):
-        raise InferKitError(f"{path} is not a training checkpoint (a {type(state).__name__}, not a dict)")
-    missing = [key for key in REQUIRED_KEYS if key not in state]
-    if missing:
-        raise InferKitError(f"{path} is not an infer-kit training checkpoint (missing {', '.join(missing)})",
-                            hint="resume needs a checkpoint.pth written by 'infer-kit train'")
-    return state
 
 
 def check_compatible(state: dict[str, Any], path: str | os.PathLike[str], *, arch: str | None,
@@ -94,14 +60,3 @@ def check_compatible(state: dict[str, Any], path: str | os.PathLike[str], *, arc
             f"but the data has {len(classes)} ({', '.join(classes[:3])}, ...)",
             hint="resume on the data the checkpoint was trained on",
         )
-
-
-def _plain(value: Any) -> Any:
-    """Paths and tuples as strings and lists, so the value loads with weights_only=True."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)

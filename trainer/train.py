@@ -17,20 +17,13 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from infer_kit.checkpoint import BEST_NAME, CHECKPOINT_NAME, read_training_checkpoint
 from infer_kit.console import log
 from infer_kit.errors import InferKitError
 from infer_kit.fsutil import write_json_atomic
 from infer_kit.registry import ModelEntry, create_model, get_model
 from infer_kit.spec import PreprocessSpec
-from infer_kit.trainer.checkpoint import (
-    BEST_NAME,
-    CHECKPOINT_NAME,
-    check_compatible,
-    checkpoint_state,
-    load_checkpoint,
-    save_checkpoint,
-    unwrap,
-)
+from infer_kit.trainer.checkpoint import check_compatible, checkpoint_state, save_checkpoint, unwrap
 from infer_kit.trainer.config import TrainConfig
 from infer_kit.trainer.distributed import DistEnv, broadcast_buffers, init_distributed, launch, shutdown
 
@@ -128,7 +121,7 @@ def _plan(config: TrainConfig) -> _Plan:
     from infer_kit.trainer.data import check_same_classes, scan_split
 
     resume_path = _resume_path(config)
-    state = load_checkpoint(resume_path) if resume_path is not None else None
+    state = read_training_checkpoint(resume_path) if resume_path is not None else None
     arch = config.arch or (state["arch"] if state else None)
     if arch is None:
         raise InferKitError(f"no model given and no checkpoint in {config.output}", hint="pass --arch NAME")

@@ -1,10 +1,10 @@
-"""The ``evaluate`` stage: run outputs + labels -> the ModelZoo ``result.json`` (+ details, gates).
+"""The ``evaluate`` stage: run outputs + labels -> the ModelZoo ``result.json`` (+ details).
 
 :func:`evaluate` lists output 0 of every image in one or more result folders (shards
 merge), matches them to the labels, scores them on every core in bounded memory, writes
 ``result.json`` exactly as ``vision_metric_ImageNet.py`` does, optionally a details JSON
-(per-class accuracy, confusion pairs, the images that missed), and then applies the
-accuracy gates: :class:`~infer_kit.errors.GateFailed` (exit code 3) after the files are
+(per-class accuracy, confusion pairs, the images that missed), and returns the scores;
+accuracy gates are the caller's (:mod:`infer_kit.gates`), checked after the files are
 written, so CI keeps the evidence.
 
 Every problem is an error with counts and the first few names, never a silent skip:
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from infer_kit.console import log
-from infer_kit.errors import GateFailed, InferKitError
+from infer_kit.errors import InferKitError
 from infer_kit.fsutil import write_json_atomic
 from infer_kit.postprocess.ground_truth import GroundTruth, load_ground_truth
 from infer_kit.postprocess.parallel import chunked, map_chunks, resolve_workers
@@ -168,8 +168,6 @@ def evaluate(
     output: str | os.PathLike[str] | None = None,
     topk: int = 5,
     label_offset: str | int = "auto",
-    min_top1: float | None = None,
-    min_top5: float | None = None,
     details: str | os.PathLike[str] | None = None,
     allow_partial: bool = False,
     workers: int | None = None,
@@ -180,11 +178,11 @@ def evaluate(
 
     ``output`` defaults to ``result.json`` beside the first result folder (where the
     ModelZoo recipe puts it); an existing folder means ``<folder>/result.json``.
-    ``min_top1``/``min_top5`` are percentages. ``dtype``/``width`` decode BIN outputs when
-    no run summary says how.
+    ``dtype``/``width`` decode BIN outputs when no run summary says how. Accuracy gates are
+    checked by the caller (:mod:`infer_kit.gates`).
     """
     started = time.perf_counter()
-    _check_arguments(topk, label_offset, min_top1, min_top5)
+    _check_arguments(topk, label_offset)
     truth = load_ground_truth(labels)
     outputs = find_outputs(result_dirs, dtype=dtype, width=width)
     missing = _match(outputs, truth, allow_partial)
@@ -229,20 +227,14 @@ def evaluate(
     log.info("scored %d images (%s) in %.1f s with %d process%s; wrote %s", result.images,
              ", ".join(f"{n} {f.upper()}" for f, n in result.formats.items()), result.seconds, n_workers,
              "" if n_workers == 1 else "es", result_path)
-    _apply_gates(result, min_top1, min_top5)
     return result
 
 
-def _check_arguments(topk: int, label_offset: str | int, min_top1: float | None, min_top5: float | None) -> None:
+def _check_arguments(topk: int, label_offset: str | int) -> None:
     if str(label_offset).strip().lower() not in ("auto", "0", "1"):
         raise InferKitError(f"--label-offset must be auto, 0 or 1, not {label_offset!r}")
     if topk < 1:
         raise InferKitError(f"--topk must be at least 1, not {topk}")
-    for name, gate in (("--min-top1", min_top1), ("--min-top5", min_top5)):
-        if gate is not None and not 0 <= gate <= 100:
-            raise InferKitError(f"{name} is a percentage between 0 and 100, not {gate}")
-    if min_top5 is not None and topk < 5:
-        raise InferKitError(f"--min-top5 needs --topk 5 or more, not {topk}")
 
 
 def _match(outputs: RunOutputs, truth: GroundTruth, allow_partial: bool) -> list[str]:
@@ -344,16 +336,3 @@ def _result_path(output: str | os.PathLike[str] | None, first_folder: Path) -> P
         return first_folder.resolve().parent / RESULT_JSON
     path = Path(output)
     return path / RESULT_JSON if path.is_dir() else path
-
-
-def _apply_gates(result: EvaluationResult, min_top1: float | None, min_top5: float | None) -> None:
-    if min_top5 is not None and result.top5 is None:
-        raise InferKitError(f"--min-top5 cannot be checked: the outputs have only {result.classes} classes")
-    failures = []
-    for name, gate, value in (("top-1", min_top1, result.top1), ("top-5", min_top5, result.top5)):
-        if gate is not None and value is not None and value * 100 < gate:
-            failures.append(f"{name} accuracy {value * 100:.3f}% is below the gate {gate:g}%")
-    if failures:
-        error = GateFailed("; ".join(failures) + f" ({result.images} images; {result.result_path} written)")
-        error.result = result  # type: ignore[attr-defined]  # so a caller can still report the scores
-        raise error

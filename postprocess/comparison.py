@@ -9,8 +9,8 @@ was right, when labels are given). Chunks are compared on every core; score rows
 all held in memory.
 
 Disagreement = images whose top-1 changed, plus, when ``atol`` is given, images whose
-scores differ by more than ``atol`` anywhere. ``max_disagreement`` (a percentage) raises
-:class:`~infer_kit.errors.GateFailed` (exit code 3) once the report is written.
+scores differ by more than ``atol`` anywhere; a limit on it is the caller's gate
+(:meth:`infer_kit.gates.Gates.agreement_failures`), checked once the report is written.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from infer_kit.console import log
-from infer_kit.errors import GateFailed, InferKitError
+from infer_kit.errors import InferKitError
 from infer_kit.fsutil import write_json_atomic
 from infer_kit.postprocess.ground_truth import GroundTruth, load_ground_truth
 from infer_kit.postprocess.parallel import chunked, map_chunks, resolve_workers
@@ -198,7 +198,6 @@ def compare(
     labels: str | os.PathLike[str] | Mapping[str, int] | GroundTruth | None = None,
     atol: float | None = None,
     output: str | os.PathLike[str] | None = None,
-    max_disagreement: float | None = None,
     workers: int | None = None,
     dtype: str | None = None,
     width: int | None = None,
@@ -207,8 +206,6 @@ def compare(
     started = time.perf_counter()
     if atol is not None and atol < 0:
         raise InferKitError(f"--atol must not be negative, not {atol}")
-    if max_disagreement is not None and not 0 <= max_disagreement <= 100:
-        raise InferKitError(f"--max-disagreement is a percentage between 0 and 100, not {max_disagreement}")
     truth = load_ground_truth(labels) if labels is not None else None
     outputs_a = find_outputs(run_a, dtype=dtype, width=width)
     outputs_b = find_outputs(run_b, dtype=dtype, width=width)
@@ -240,7 +237,6 @@ def compare(
 
     result = stats.result(outputs_a, outputs_b, classes, k, offset, truth)
     result = _finish(result, output, started)
-    _apply_gate(result, max_disagreement)
     return result
 
 
@@ -354,16 +350,3 @@ def _finish(result: ComparisonResult, output: str | os.PathLike[str] | None, sta
         write_json_atomic(path, result.to_dict())
     log.info("compared %d images in %.1f s%s", result.images, result.seconds, f"; wrote {path}" if path else "")
     return result
-
-
-def _apply_gate(result: ComparisonResult, max_disagreement: float | None) -> None:
-    if max_disagreement is None or result.disagreement_pct <= max_disagreement:
-        return
-    what = "top-1 changed" + (f" or |diff| > {result.atol:g}" if result.atol is not None else "")
-    written = f"; {result.output_path} written" if result.output_path else ""
-    error = GateFailed(
-        f"runs disagree on {result.disagreements} of {result.images} images ({what}): "
-        f"{result.disagreement_pct:.3f}% is above the limit {max_disagreement:g}%{written}"
-    )
-    error.result = result  # type: ignore[attr-defined]  # so a caller can still show the summary
-    raise error
