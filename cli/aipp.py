@@ -10,7 +10,7 @@ import click
 
 from infer_kit.cli.options import pop_spec_overrides, spec_options
 from infer_kit.errors import GateFailed, InferKitError
-from infer_kit.registry import resolve_spec
+from infer_kit.resolve import resolve_spec
 
 STANDARDS = ("jpeg", "bt601-narrow", "bt601-wide", "bt709-narrow", "bt709-wide")
 
@@ -61,7 +61,8 @@ def generate(model: str | None, arch: str | None, preset: str | None, input_form
     from infer_kit.aipp.write import render_config
     from infer_kit.fsutil import write_text_atomic
 
-    spec = resolve_spec(model=model, arch=arch, preset=preset, overrides=pop_spec_overrides(kwargs))
+    resolved = resolve_spec(model=model, arch=arch, preset=preset, overrides=pop_spec_overrides(kwargs))
+    spec = resolved.spec if resolved is not None else None
     if spec is None:
         raise InferKitError("no preprocessing spec to generate from",
                             hint="give --model M.onnx (exported by infer-kit), --arch NAME, --preset NAME, "
@@ -96,9 +97,8 @@ def check(config: str, model: str | None, arch: str | None, preset: str | None, 
     """
     from infer_kit.aipp.check import check_aipp
 
-    spec = resolve_spec(arch=arch, preset=preset, overrides=pop_spec_overrides(kwargs)) if model is None else None
-    if model is not None:
-        spec = resolve_spec(model=model, overrides=pop_spec_overrides(kwargs))
+    resolved = resolve_spec(model=model, arch=arch, preset=preset, overrides=pop_spec_overrides(kwargs))
+    spec = resolved.spec if resolved is not None else None
     report = check_aipp(config, model=model, spec=spec, soc=soc)
     if as_json:
         click.echo(json.dumps({

@@ -81,10 +81,9 @@ def _spec(model: str, preset: str | None, overrides: dict[str, Any]) -> Any:
     """The spec to compile with: the preset, or the model's stamped spec, with the overrides; None = stamped."""
     if preset is None and not overrides:
         return None
-    from infer_kit.registry import resolve_spec
+    from infer_kit.resolve import resolve_spec
 
-    source = {"preset": preset} if preset else {"model": model}
-    spec = resolve_spec(**source, overrides=overrides)
-    if spec is None:
+    resolved = resolve_spec(model=None if preset else model, preset=preset, overrides=overrides)
+    if resolved is None or resolved.spec is None:
         raise InferKitError(f"{model} carries no spec to override", hint="give --preset, or --resize and --crop")
-    return spec
+    return resolved.spec

@@ -6,6 +6,7 @@ from typing import Any
 import click
 
 from infer_kit.cli.options import pop_spec_overrides, spec_options
+from infer_kit.errors import InferKitError
 
 
 @click.command(name="preprocess")
@@ -14,7 +15,8 @@ from infer_kit.cli.options import pop_spec_overrides, spec_options
 @click.option("--for", "target", type=click.Path(path_type=Path), metavar="MODEL",
               help="The model the tensors are for (.onnx from export, an atc artifact .emu.onnx/.om/.manifest.json): "
               "its spec and layout are used.")
-@click.option("--model", help="A registry model name (seed or any timm architecture): its spec is used.")
+@click.option("--arch", help="A registry model name (seed or any timm architecture): its spec is used.")
+@click.option("--model", "model_name", hidden=True, help="Old spelling of --arch.")
 @click.option("--preset", help="A ModelZoo preset: resnet, inceptionv3, inceptionv4, efficientnetB3, efficientnetB5, "
               "dpn131.")
 @click.option("--layout", type=click.Choice(["aipp", "float"]),
@@ -36,7 +38,7 @@ def command(src: Path, dst: Path, **kwargs: Any) -> None:
     name up to its first '.'), a manifest.json (spec, layout, dtype, shape, count, skipped
     files) and, for a class tree, val_label.txt and class_index.json.
 
-    The spec comes from --for, --model or --preset (exactly one). Without --for the layout
+    The spec comes from --for, --arch or --preset (exactly one). Without --for the layout
     defaults to aipp: byte-identical to the ModelZoo imagenet_torch_preprocess.py output.
     The chosen layout and spec are printed at the end.
 
@@ -48,11 +50,18 @@ def command(src: Path, dst: Path, **kwargs: Any) -> None:
     Examples:
       infer-kit preprocess --preset resnet ImageNet/val prep_dataset
       infer-kit preprocess --for resnet50_bs64.manifest.json ImageNet/val prep_dataset --resume
-      infer-kit preprocess --model efficientnet_b3 --layout float val/ prep_b3 --on-error skip
+      infer-kit preprocess --arch efficientnet_b3 --layout float val/ prep_b3 --on-error skip
     """
-    from infer_kit.preprocess.stage import preprocess
+    from infer_kit.console import log
+    from infer_kit.preprocess import preprocess
 
     overrides = pop_spec_overrides(kwargs)
+    model_name = kwargs.pop("model_name")
+    if model_name is not None:
+        log.warning("--model NAME is now --arch NAME (--model is always a model file); taking it as --arch")
+        if kwargs["arch"] is not None:
+            raise InferKitError("give only one of --arch and --model NAME: both name the architecture")
+        kwargs["arch"] = model_name
     result = preprocess(src, dst, overrides=overrides, **kwargs)
     for line in summary_lines(result):
         click.echo(line)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -111,37 +110,3 @@ def _import_timm() -> Any:
     except ImportError as exc:  # pragma: no cover - timm is a hard dependency
         raise InferKitError(f"timm is not importable ({exc})", hint="pip install timm") from None
     return timm
-
-
-def resolve_spec(
-    *,
-    model: str | os.PathLike[str] | None = None,
-    arch: str | None = None,
-    preset: str | None = None,
-    overrides: dict[str, Any] | None = None,
-) -> PreprocessSpec | None:
-    """The spec stamped into ``model`` (an ONNX file), of registry ``arch`` or of ``preset``, with overrides.
-
-    At most one source may be given. Without a source spec, ``resize`` and ``crop`` in the
-    overrides make one; otherwise the answer is None (the caller decides whether that is an error).
-    """
-    given = [name for name, value in (("--model", model), ("--arch", arch), ("--preset", preset)) if value is not None]
-    if len(given) > 1:
-        raise InferKitError(
-            f"give only one of --model, --arch, --preset (got {' and '.join(given)}): each decides the spec"
-        )
-    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    base: PreprocessSpec | None = None
-    if model is not None:
-        from infer_kit.metadata import read_model_info
-
-        base = read_model_info(model).spec
-    elif arch is not None:
-        base = get_model(arch).spec
-    elif preset is not None:
-        base = get_preset(preset)
-    if base is None:
-        if not {"resize", "crop"} <= set(overrides):
-            return None
-        base = PreprocessSpec(resize=overrides.pop("resize"), crop=overrides.pop("crop"))
-    return base.with_overrides(**overrides)

@@ -179,18 +179,17 @@ class _Pipeline:
                overrides: dict[str, Any]) -> tuple[str, Path, PreprocessSpec, ModelInfo]:
         """``model.onnx`` = the exported graph with the pipeline's final spec in its metadata."""
         from infer_kit.metadata import load_onnx, read_model_info, stamp
+        from infer_kit.resolve import resolve_spec
 
         target = self.work / "model.onnx"
         info = read_model_info(exported)
-        base = info.spec
-        if base is None:
-            if not {"resize", "crop"} <= set(overrides):
-                raise InferKitError(
-                    f"{exported} carries no preprocessing spec",
-                    hint="export it with 'infer-kit export', or give [model] spec = { resize = ..., crop = ... }",
-                )
-            base = PreprocessSpec(resize=overrides["resize"], crop=overrides["crop"])
-        spec = base.with_overrides(**overrides)
+        resolved = resolve_spec(model=exported, overrides=overrides)
+        if resolved is None or resolved.spec is None:
+            raise InferKitError(
+                f"{exported} carries no preprocessing spec",
+                hint="export it with 'infer-kit export', or give [model] spec = { resize = ..., crop = ... }",
+            )
+        spec = resolved.spec
 
         def body(resume: bool) -> dict[str, Any]:
             proto = load_onnx(exported)

@@ -1,1 +1,5 @@
-"""Stage: image folders -> input tensor files (+ manifest, label files)."""
+"""Images -> tensor files: the ModelZoo preprocessing, parallel, resumable, with a manifest."""
+
+from infer_kit.preprocess.stage import PreprocessResult, preprocess
+
+__all__ = ["PreprocessResult", "preprocess"]

@@ -3,9 +3,9 @@
 :func:`preprocess` is the library entry point the CLI and ``pipeline`` call. The spec and
 layout come from exactly one of a model file (``target``: its metadata or artifact
 manifest decide both, so tensors cannot mismatch the model by accident), a ModelZoo
-``preset``, a registry ``model`` name, or an explicit ``spec``. Without a model file the
-layout defaults to ``aipp``, what ``imagenet_torch_preprocess.py`` writes for the AIPP
-recipe.
+``preset``, a registry ``arch`` name, or an explicit ``spec`` (see :mod:`infer_kit.resolve`).
+Without a model file the layout defaults to ``aipp``, what ``imagenet_torch_preprocess.py``
+writes for the AIPP recipe.
 
 Rerun rules: a destination already holding another spec's or layout's tensors is refused,
 naming both sides. Without ``resume`` every file is rewritten (the output is
@@ -29,6 +29,7 @@ from infer_kit.fsutil import remove_stale_partials
 from infer_kit.preprocess.label_files import CLASS_INDEX_FILE, missing_labels, write_tree_labels
 from infer_kit.preprocess.sources import ImageFile, Listing, check_unique_keys, list_images
 from infer_kit.preprocess.writer import Job, Task, default_workers, effective_workers, write_tensors
+from infer_kit.resolve import ResolvedSpec, resolve_spec
 from infer_kit.spec import LAYOUTS, PreprocessSpec
 
 ON_ERROR = ("stop", "skip")
@@ -86,42 +87,33 @@ def resolve_input(
     *,
     target: str | os.PathLike[str] | None = None,
     preset: str | None = None,
-    model: str | None = None,
+    arch: str | None = None,
     spec: PreprocessSpec | None = None,
     layout: str | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> ResolvedInput:
-    """Decide spec and layout from exactly one of ``target``, ``preset``, ``model``, ``spec``."""
-    given = [name for name, value in (("--for", target), ("--preset", preset), ("--model", model), ("spec", spec))
-             if value is not None]
-    if not given:
+    """Decide spec and layout from exactly one of ``target``, ``preset``, ``arch``, ``spec``."""
+    if target is None and preset is None and arch is None and spec is None:
         raise InferKitError(
             "preprocess needs to know which model the tensors are for",
-            hint="give --for MODEL_FILE (an exported .onnx or an atc artifact), --model NAME or --preset NAME",
+            hint="give --for MODEL_FILE (an exported .onnx or an atc artifact), --arch NAME or --preset NAME",
         )
-    if len(given) > 1:
-        raise InferKitError(f"give only one of {' / '.join(given)}: each decides the preprocessing spec")
     if layout is not None and layout not in LAYOUTS:
         raise InferKitError(f"unknown layout {layout!r}", hint="use aipp or float")
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    if target is not None:
-        return _resolve_target(Path(target), layout, overrides)
-    if preset is not None:
-        from infer_kit.presets import get_preset
-
-        base, source = get_preset(preset), f"preset {preset!r}"
-    elif model is not None:
-        from infer_kit.registry import get_model
-
-        entry = get_model(model)
-        base, source = entry.spec, f"model {entry.name!r} ({entry.spec_source})"
-    else:
-        assert spec is not None
-        base, source = spec, "the given spec"
-    if overrides:
-        base = base.with_overrides(**overrides)
-        source += " with overrides " + ", ".join(f"{k}={v}" for k, v in overrides.items())
-    return ResolvedInput(base, layout or DEFAULT_LAYOUT, source)
+    if target is not None and overrides:
+        raise InferKitError(
+            f"spec overrides ({', '.join('--' + k.replace('_', '-') for k in overrides)}) cannot be combined "
+            f"with --for {target}",
+            hint="the model file decides the spec; use --arch or --preset to preprocess with another spec",
+        )
+    resolved = resolve_spec(model=target, preset=preset, arch=arch, spec=spec, overrides=overrides,
+                            flags={"model": "--for"})
+    assert resolved is not None
+    if target is None:
+        assert resolved.spec is not None
+        return ResolvedInput(resolved.spec, layout or DEFAULT_LAYOUT, resolved.source)
+    return _target_input(Path(target), resolved, layout)
 
 
 def preprocess(
@@ -132,7 +124,7 @@ def preprocess(
     layout: str | None = None,
     target: str | os.PathLike[str] | None = None,
     preset: str | None = None,
-    model: str | None = None,
+    arch: str | None = None,
     workers: int | None = None,
     resume: bool = False,
     limit: int | None = None,
@@ -148,7 +140,7 @@ def preprocess(
         raise InferKitError(f"--limit must be a positive number of images, got {limit}")
     if workers is not None and workers < 1:
         raise InferKitError(f"--workers must be at least 1, got {workers}")
-    resolved = resolve_input(target=target, preset=preset, model=model, spec=spec, layout=layout,
+    resolved = resolve_input(target=target, preset=preset, arch=arch, spec=spec, layout=layout,
                              overrides=overrides)
     src, dst = Path(src), Path(dst)
     if src.exists() and dst.exists() and src.resolve() == dst.resolve():
@@ -193,33 +185,24 @@ def preprocess(
     )
 
 
-def _resolve_target(target: Path, layout: str | None, overrides: dict[str, Any]) -> ResolvedInput:
-    from infer_kit.artifacts import describe_model
-
-    if overrides:
-        raise InferKitError(
-            f"spec overrides ({', '.join('--' + k.replace('_', '-') for k in overrides)}) cannot be combined "
-            f"with --for {target}",
-            hint="the model file decides the spec; use --model or --preset to preprocess with another spec",
-        )
-    described = describe_model(target)
-    if described.spec is None:
+def _target_input(target: Path, resolved: ResolvedSpec, layout: str | None) -> ResolvedInput:
+    """The model file decides spec and layout; a ``layout`` that disagrees is refused."""
+    if resolved.spec is None:
         raise InferKitError(
             f"model {target} carries no preprocessing spec (no infer-kit metadata or artifact manifest)",
-            hint="re-export it with 'infer-kit export', or give --model NAME or --preset NAME instead",
+            hint="re-export it with 'infer-kit export', or give --arch NAME or --preset NAME instead",
         )
-    if described.layout is None:
+    if resolved.layout is None:
         raise InferKitError(f"model {target} does not say which input layout it takes",
-                            hint="rebuild it with 'infer-kit atc', or give --model or --preset with --layout")
-    if layout is not None and layout != described.layout:
+                            hint="rebuild it with 'infer-kit atc', or give --arch or --preset with --layout")
+    if layout is not None and layout != resolved.layout:
         raise InferKitError(
-            f"--layout {layout} conflicts with {target}, which takes {described.layout} tensors "
-            f"({described.spec.sample_dtype(described.layout)} "
-            f"{'x'.join(map(str, described.spec.sample_shape(described.layout)))})",
+            f"--layout {layout} conflicts with {target}, which takes {resolved.layout} tensors "
+            f"({resolved.spec.sample_dtype(resolved.layout)} "
+            f"{'x'.join(map(str, resolved.spec.sample_shape(resolved.layout)))})",
             hint="leave out --layout: the model decides it",
         )
-    source = f"{described.kind} model {target}"
-    return ResolvedInput(described.spec, described.layout, source, target)
+    return ResolvedInput(resolved.spec, resolved.layout, resolved.source, target)
 
 
 def _note_ignored(listing: Listing) -> None:

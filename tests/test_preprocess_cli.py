@@ -40,7 +40,7 @@ def test_help_says_default_layout_and_ways_to_pick_the_spec(cli):
     r = cli("preprocess", "--help")
     assert r.exit_code == 0
     text = " ".join(r.stdout.split())
-    assert "defaults to aipp" in text and "--for" in text and "--model" in text and "--preset" in text
+    assert "defaults to aipp" in text and "--for" in text and "--arch" in text and "--preset" in text
     assert "--resume" in text and "--on-error" in text
 
 

@@ -218,9 +218,9 @@ def test_parallel_workers_write_the_same_bytes(photo_dir, tmp_path):
 def test_spec_source_must_be_exactly_one(tmp_path):
     with pytest.raises(InferKitError, match="needs to know which model"):
         resolve_input()
-    with pytest.raises(InferKitError, match="give only one of --preset / --model"):
-        resolve_input(preset="resnet", model="resnet50")
-    resolved = resolve_input(model="efficientnet_b3")
+    with pytest.raises(InferKitError, match="give only one of --arch / --preset"):
+        resolve_input(preset="resnet", arch="resnet50")
+    resolved = resolve_input(arch="efficientnet_b3")
     assert resolved.layout == "aipp" and resolved.spec.channel_order == "BGR" and "efficientnet_b3" in resolved.source
 
 
