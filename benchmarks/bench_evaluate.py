@@ -118,7 +118,8 @@ def main() -> int:
     args = parser.parse_args()
 
     from infer_kit.postprocess.evaluation import evaluate
-    from infer_kit.postprocess.parallel import CHUNK_FILES, available_cores
+    from infer_kit.postprocess.parallel import CHUNK_FILES
+    from infer_kit.workers import cpu_count
 
     root = Path(args.workdir or tempfile.mkdtemp(prefix="bench_evaluate_"))
     try:
@@ -127,7 +128,7 @@ def main() -> int:
         labels = root / "val_label.txt"
         print(f"generated {args.count} outputs of width {args.width} x 3 formats in {time.perf_counter() - start:.1f} s"
               f" ({sum(f.stat().st_size for f in folders['txt'].iterdir()) / 1e6:.0f} MB of TXT); "
-              f"{available_cores()} cores")
+              f"{cpu_count()} cores")
 
         baseline_json = root / "baseline.json"
         t_base = timed(modelzoo_loop, folders["txt"], labels, baseline_json)

@@ -140,7 +140,7 @@ def _decode(paths: list[str]) -> int:
 
 
 def decode_only(src: Path, workers: int) -> int:
-    from infer_kit.preprocess.writer import pool_context
+    from infer_kit.workers import pool_context
 
     files = [str(src / name) for name in sorted(os.listdir(src))]
     chunks = [files[i : i + 16] for i in range(0, len(files), 16)]
@@ -174,9 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from infer_kit.preprocess.stage import preprocess
-    from infer_kit.preprocess.writer import default_workers
+    from infer_kit.workers import cpu_count
 
-    workers = args.workers or default_workers()
+    workers = args.workers or cpu_count()
     root = args.workdir or Path(tempfile.mkdtemp(prefix="bench_preprocess_"))
     src = root / "val"
     if not src.is_dir() or len(os.listdir(src)) != args.images:

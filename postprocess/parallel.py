@@ -1,32 +1,25 @@
 """Chunked work over many output files, on every core.
 
-Parsing 50,000 TXT outputs is CPU-bound, so chunks of files go to a process pool (the
-``forkserver`` start method: safe in a process that already runs threads, e.g. torch's).
+Parsing 50,000 TXT outputs is CPU-bound, so chunks of files go to a process pool
+(:func:`infer_kit.workers.process_pool`).
 Small jobs stay in-process, where a pool's start-up would cost more than it saves.
 Results come back in submission order, so the caller can stream them into accumulators.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from infer_kit.console import progress
 from infer_kit.errors import InferKitError
+from infer_kit.workers import cpu_count, in_order, process_pool
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 CHUNK_FILES = 400
 POOL_MIN_FILES = 3000
-
-
-def available_cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def resolve_workers(workers: int | None, files: int) -> int:
@@ -37,7 +30,7 @@ def resolve_workers(workers: int | None, files: int) -> int:
         return workers
     if files < POOL_MIN_FILES:
         return 1
-    return available_cores()
+    return cpu_count()
 
 
 def chunked(items: Sequence[T], size: int | None = None) -> list[Sequence[T]]:
@@ -69,23 +62,8 @@ def map_chunks(
 
 
 def _pooled(func: Callable[[T], R], tasks: Sequence[T], sizes: Sequence[int], workers: int, bar: Any) -> Iterator[R]:
-    import multiprocessing
-    from collections import deque
-    from concurrent.futures import ProcessPoolExecutor
-
-    context = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods()
-                                          else "spawn")
-    executor = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context)
-    try:
-        # Keep a bounded window in flight: results are consumed in order and never pile up.
-        pending = deque(executor.submit(func, task) for task in tasks[: 2 * workers])
-        next_task = len(pending)
-        for size in sizes:
-            result = pending.popleft().result()
-            if next_task < len(tasks):
-                pending.append(executor.submit(func, tasks[next_task]))
-                next_task += 1
+    with process_pool(min(workers, len(tasks)), what="scoring",
+                      hint="rerun; if it happens again, pass --workers 1") as executor:
+        for size, result in zip(sizes, in_order(executor, func, tasks, window=2 * workers), strict=True):
             bar.update(size)
             yield result
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)

@@ -28,9 +28,10 @@ from infer_kit.errors import InferKitError
 from infer_kit.fsutil import remove_stale_partials
 from infer_kit.preprocess.label_files import CLASS_INDEX_FILE, missing_labels, write_tree_labels
 from infer_kit.preprocess.sources import ImageFile, Listing, check_unique_keys, list_images
-from infer_kit.preprocess.writer import Job, Task, default_workers, effective_workers, write_tensors
+from infer_kit.preprocess.writer import Job, Task, effective_workers, write_tensors
 from infer_kit.resolve import ResolvedSpec, resolve_spec
 from infer_kit.spec import LAYOUTS, PreprocessSpec
+from infer_kit.workers import cpu_count
 
 ON_ERROR = ("stop", "skip")
 DEFAULT_LAYOUT = "aipp"
@@ -162,7 +163,7 @@ def preprocess(
     kept = len(images) - len(todo)
     if kept:
         log.info(f"resuming: {kept} complete file{'s' if kept > 1 else ''} kept, {len(todo)} to write")
-    workers = effective_workers(len(todo), workers or default_workers())
+    workers = effective_workers(len(todo), workers or cpu_count())
     written, bytes_written, skipped = _write_all(todo, dst, resolved, workers, on_error)
 
     skipped_keys = {item["key"] for item in skipped}

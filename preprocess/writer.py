@@ -13,13 +13,7 @@ that dies (killed, out of memory) turns into an :class:`InferKitError`, never a 
 from __future__ import annotations
 
 import math
-import multiprocessing
-import os
-import signal
-import sys
 from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,11 +21,14 @@ from infer_kit.errors import InferKitError
 from infer_kit.fsutil import write_bytes_atomic
 from infer_kit.preprocess.transforms import BadImage, load_rgb, sample_bytes
 from infer_kit.spec import PreprocessSpec
+from infer_kit.workers import as_completed, can_start_workers, process_pool
 
 MAX_CHUNK = 16
 # Below this many images starting worker processes costs more than it saves.
 MIN_PARALLEL_IMAGES = 24
 TASKS_PER_WORKER = 3
+# Imported once in the forkserver; the workers fork from it.
+PRELOAD = ("numpy", "infer_kit.preprocess.writer")
 
 
 @dataclass(frozen=True)
@@ -59,15 +56,6 @@ class Outcome:
     index: int
     nbytes: int
     reason: str | None = None
-
-
-def default_workers() -> int:
-    """All the cores this process may use."""
-    if hasattr(os, "process_cpu_count"):
-        return os.process_cpu_count() or 1
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
 
 
 def write_one(task: Task, job: Job) -> Outcome:
@@ -110,30 +98,10 @@ def write_tensors(tasks: Sequence[Task], job: Job, *, workers: int) -> Iterator[
 
 
 def _write_in_pool(chunks: list[Sequence[Task]], job: Job, workers: int) -> Iterator[list[Outcome]]:
-    executor = ProcessPoolExecutor(
-        max_workers=workers, mp_context=pool_context(), initializer=_init_worker, initargs=(job,)
-    )
-    pending: set[Future[list[Outcome]]] = set()
-    queue = iter(chunks)
-    try:
-        for part in queue:
-            pending.add(executor.submit(_write_chunk, list(part)))
-            if len(pending) >= workers * TASKS_PER_WORKER:
-                break
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                part = next(queue, None)
-                if part is not None:
-                    pending.add(executor.submit(_write_chunk, list(part)))
-                yield future.result()
-    except BrokenProcessPool:
-        raise InferKitError(
-            "a preprocessing worker process died (killed, or out of memory); the files it finished are kept",
-            hint="rerun with --resume to finish the rest",
-        ) from None
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+    with process_pool(workers, what="preprocessing", initializer=_init_worker, initargs=(job,), preload=PRELOAD,
+                      hint="the files it finished are kept; rerun with --resume to finish the rest") as executor:
+        yield from as_completed(executor, _write_chunk, (list(part) for part in chunks),
+                                window=workers * TASKS_PER_WORKER)
 
 
 def _chunk_bounds(tasks: int, workers: int) -> list[tuple[int, int]]:
@@ -148,30 +116,8 @@ _job: Job | None = None
 def _init_worker(job: Job) -> None:
     global _job
     _job = job
-    # Ctrl-C is handled by the parent, which cancels the work; workers just finish their chunk.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _write_chunk(tasks: list[Task]) -> list[Outcome]:
     assert _job is not None, "worker not initialised"
     return [write_one(task, _job) for task in tasks]
-
-
-def pool_context() -> multiprocessing.context.BaseContext:
-    """The start method for worker processes: a forkserver with the heavy imports preloaded."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__, "numpy", "infer_kit.preprocess.stage", "infer_kit.cli"])
-        return context
-    return multiprocessing.get_context("spawn")
-
-
-def can_start_workers() -> bool:
-    """False when worker processes could not re-import ``__main__`` (code piped into ``python -``).
-
-    forkserver and spawn workers import the parent's main script by path; when it has a
-    path that is not a file they die on start-up, so the work then runs in this process.
-    """
-    main = sys.modules.get("__main__")
-    path = getattr(main, "__file__", None)
-    return path is None or getattr(main, "__spec__", None) is not None or os.path.isfile(path)

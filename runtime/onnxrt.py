@@ -14,6 +14,7 @@ from typing import Any
 from infer_kit.artifacts import TensorDesc
 from infer_kit.errors import InferKitError
 from infer_kit.runtime.base import with_batch
+from infer_kit.workers import cpu_count
 
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 _DEVICE_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
@@ -30,14 +31,6 @@ def availability() -> str | None:
     if importlib.util.find_spec("onnxruntime") is None:
         return "onnxruntime is not installed (pip install onnxruntime)"
     return None
-
-
-def default_threads() -> int:
-    """The cores this process may use (what ONNX Runtime's default thread pool sizes itself to)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def choose_providers(available: list[str], device: int = 0) -> list[Any]:
@@ -71,7 +64,7 @@ class OnnxRuntimeRunner:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise InferKitError(f"ONNX Runtime cannot load {Path(path).name}: {first}") from None
         self.provider = self._session.get_providers()[0]
-        self.threads = threads if threads is not None else default_threads()
+        self.threads = threads if threads is not None else cpu_count()
         raw_inputs = [_desc(v) for v in self._session.get_inputs()]
         model_batch = raw_inputs[0].shape[0] if raw_inputs and raw_inputs[0].shape else None
         self.batch = model_batch if model_batch is not None else (batch or 1)

@@ -54,6 +54,7 @@ from infer_kit.runtime.inputs import (
     split_input_arg,
 )
 from infer_kit.runtime.output_writer import OutputWriter, existing_outputs
+from infer_kit.workers import cpu_count, process_pool
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".tar", ".ckpt")
 PREFETCH_BATCHES = 4
@@ -132,9 +133,7 @@ def run(model: Any, inputs: str | Sequence[str | os.PathLike[str]] | None = None
     model_ref = model if backend == "torch" else str(description.path)
     worker_threads = threads
     if threads is None and len(devices) > 1 and backend == "onnxruntime":
-        from infer_kit.runtime.onnxrt import default_threads
-
-        worker_threads = max(1, default_threads() // len(devices))
+        worker_threads = max(1, cpu_count() // len(devices))
 
     runner = create_runner(backend, model_ref, batch=batchsize, device=devices[0], threads=worker_threads,
                            arch=arch)
@@ -243,8 +242,6 @@ def run_worker(job: WorkerJob) -> WorkerStats:
 
 
 def _run_workers(job: WorkerJob, devices: list[int]) -> list[WorkerStats]:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
     from dataclasses import replace
 
     if job.pure_data_type is not None:
@@ -255,7 +252,8 @@ def _run_workers(job: WorkerJob, devices: list[int]) -> list[WorkerStats]:
                     write_outputs=job.write_outputs and (job.pure_data_type is None or n == 0))
             for n, (d, (a, b)) in enumerate(zip(devices, shares, strict=True))]
     log.info(f"running on devices {','.join(map(str, devices))}: one worker process each")
-    with ProcessPoolExecutor(len(jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
+    with process_pool(len(jobs), what="run", hint="the outputs it finished are kept; rerun with --resume to finish "
+                      "the rest") as pool:
         return list(pool.map(run_worker, jobs))
 
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from infer_kit.console import log
 from infer_kit.errors import BackendUnavailable, InferKitError
+from infer_kit.workers import cpu_count
 
 if TYPE_CHECKING:
     import torch
@@ -184,7 +185,7 @@ def launch(target: Callable[[TrainConfig], Any], config: TrainConfig) -> Any:
     if under_torchrun():
         raise InferKitError("--nproc cannot be combined with torchrun", hint="let torchrun start the processes")
     port = config.master_port or free_port()
-    threads = config.threads or max(1, (os.cpu_count() or 1) // config.nproc)
+    threads = config.threads or max(1, cpu_count() // config.nproc)
     queue = multiprocessing.get_context("spawn").SimpleQueue()
     context = tmp.start_processes(
         _spawned_worker, args=(target, config, queue, config.master_addr, port, threads, console.verbosity()),
