@@ -34,12 +34,9 @@ def main() -> None:
 
     import onnxruntime as ort
 
-    from infer_kit.aipp.generate import generate_op
-    from infer_kit.aipp.onnx_graph import aipp_model
-    from infer_kit.aipp.reference import emulate_aipp
+    from infer_kit.aipp import aipp_model, emulate_aipp, generate_op
     from infer_kit.console import configure
-    from infer_kit.converter.atc import compile_om
-    from infer_kit.converter.export import export_onnx
+    from infer_kit.converter import compile_om, export_onnx
     from infer_kit.registry import get_model
 
     configure(-1)

@@ -117,8 +117,7 @@ def main() -> int:
     parser.add_argument("--workdir", help="where to generate (default: a temporary folder, removed afterwards)")
     args = parser.parse_args()
 
-    from infer_kit.postprocess.evaluation import evaluate
-    from infer_kit.postprocess.parallel import CHUNK_FILES
+    from infer_kit.postprocess import evaluate
     from infer_kit.workers import cpu_count
 
     root = Path(args.workdir or tempfile.mkdtemp(prefix="bench_evaluate_"))
@@ -162,7 +161,7 @@ def main() -> int:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak memory of this process (generator, baseline and evaluate's main side): {peak:.0f} MB; "
               f"all {n} score rows at once would be {n * args.width * 4 / 1e6:.0f} MB of float32 "
-              f"(workers hold one chunk of {CHUNK_FILES} rows)")
+              f"(workers hold one chunk of rows each)")
         print(baseline_json.read_text())
     finally:
         if not args.workdir:

@@ -106,7 +106,8 @@ def modelzoo_loop(src: Path, dst: Path, layout: str = "aipp") -> int:
 
 def breakdown(src: Path, layout: str, limit: int = 100) -> dict[str, float]:
     """Milliseconds per image of each step, in this process, over the first ``limit`` images."""
-    from infer_kit.preprocess.transforms import center_crop, load_rgb, normalised_planes, resize_short_side
+    from infer_kit.imageops import center_crop, resize_short_side
+    from infer_kit.preprocess import load_rgb, normalised_planes
     from infer_kit.presets import get_preset
 
     spec = get_preset("resnet")
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=None, help="keep the images here (default: a temp dir)")
     args = parser.parse_args(argv)
 
-    from infer_kit.preprocess.stage import preprocess
+    from infer_kit.preprocess import preprocess
     from infer_kit.workers import cpu_count
 
     workers = args.workers or cpu_count()

@@ -30,12 +30,11 @@ from pathlib import Path
 import numpy as np
 
 from infer_kit.console import configure
-from infer_kit.runtime.base import create_runner
-from infer_kit.runtime.stage import run
+from infer_kit.runtime import open_runner, run
 
 
 def export_resnet50(folder: Path) -> Path:
-    from infer_kit.converter.export import export_onnx
+    from infer_kit.converter import export_onnx
 
     result = export_onnx("resnet50", None, folder / "resnet50.onnx", batch=None, random_init=True, verify=False)
     return result.path
@@ -43,7 +42,7 @@ def export_resnet50(folder: Path) -> Path:
 
 def emulated_artifacts(onnx_path: Path, batches: list[int]) -> dict[int, Path]:
     """The atc stage's emulated artifacts (AIPP + the default force_fp16 precision emulated)."""
-    from infer_kit.converter.atc import compile_om
+    from infer_kit.converter import compile_om
 
     artifacts = compile_om(onnx_path, soc="Ascend910A", batch_sizes=batches, emulate=True)
     return {a.batch: a.model_file for a in artifacts}
@@ -123,7 +122,7 @@ def main() -> None:
         print(f"{'case':<44} {'raw ORT img/s':>14} {'run img/s':>10} {'run/raw':>8} {'compute share':>14}")
         ort16 = []
         for label, model, batch, layout in cases:
-            runner = create_runner("onnxruntime", model, batch=batch)
+            runner = open_runner("onnxruntime", model, batch=batch)
             feeds = raw_feeds(runner, args.images)
             raw, piped, ratios, shares = [], [], [], []
             for n in range(args.rounds):

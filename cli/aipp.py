@@ -57,8 +57,7 @@ def generate(model: str | None, arch: str | None, preset: str | None, input_form
       infer-kit aipp generate --model resnet50.onnx -o aipp_resnet50.aippconfig
       infer-kit aipp generate --arch efficientnet_b3 --input-format YUV420SP_U8 --csc bt601-narrow
     """
-    from infer_kit.aipp.generate import describe_generated, generate_op
-    from infer_kit.aipp.write import render_config
+    from infer_kit.aipp import describe_generated, generate_op, render_config
     from infer_kit.fsutil import write_text_atomic
 
     resolved = resolve_spec(model=model, arch=arch, preset=preset, overrides=pop_spec_overrides(kwargs))
@@ -95,7 +94,7 @@ def check(config: str, model: str | None, arch: str | None, preset: str | None, 
       infer-kit aipp check aipp.cfg --model resnet50.onnx
       infer-kit aipp check aipp.cfg --preset efficientnetB3 --strict
     """
-    from infer_kit.aipp.check import check_aipp
+    from infer_kit.aipp import check_aipp
 
     resolved = resolve_spec(model=model, arch=arch, preset=preset, overrides=pop_spec_overrides(kwargs))
     spec = resolved.spec if resolved is not None else None
@@ -137,10 +136,7 @@ def emulate(config: str, source: str, output: str, model: str | None, csc: str |
     """
     import numpy as np
 
-    from infer_kit.aipp.assumptions import parse_assumptions
-    from infer_kit.aipp.parse import read_config
-    from infer_kit.aipp.reference import emulate_aipp
-    from infer_kit.aipp.source import load_source
+    from infer_kit.aipp import emulate_aipp, load_source, parse_assumptions, read_config
     from infer_kit.fsutil import atomic_write
 
     assumptions = parse_assumptions(assume)
@@ -150,7 +146,7 @@ def emulate(config: str, source: str, output: str, model: str | None, csc: str |
         raise InferKitError(f"{config} has no aipp_op block for input 0")
     model_hw = None
     if model is not None:
-        from infer_kit.aipp.check import read_model_shape
+        from infer_kit.aipp import read_model_shape
 
         _, h, w = read_model_shape(model).inputs[0]
         model_hw = (h, w) if h is not None and w is not None else None

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from infer_kit.cli.options import int_list, pop_spec_overrides, spec_options
-from infer_kit.converter.precision import ATC_PRECISION_MODES, DEFAULT_PRECISION_MODE
+from infer_kit.converter import ATC_PRECISION_MODES, DEFAULT_PRECISION_MODE
 from infer_kit.errors import InferKitError
 
 
@@ -45,8 +45,8 @@ def command(model: str, soc: str, batches: list[int], aipp: str, precision_mode:
       infer-kit atc -m resnet50.onnx --soc Ascend310P3 -b 64 -o out/resnet50_bs64 --aipp aipp_resnet50.aippconfig
       infer-kit atc -m model.onnx --soc Ascend910B3 -b 16 --aipp none --precision-mode must_keep_origin_dtype
     """
-    from infer_kit.aipp.assumptions import parse_assumptions
-    from infer_kit.converter.atc import compile_om
+    from infer_kit.aipp import parse_assumptions
+    from infer_kit.converter import compile_om
 
     overrides = pop_spec_overrides(kwargs)
     spec = _spec(model, preset, overrides)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from infer_kit.trainer.datasets import DatasetResult
+    from infer_kit.trainer import DatasetResult
 
 LAYOUT_HELP = """\b
 Layout written under DIR:
@@ -46,7 +46,7 @@ def fashion_mnist(directory: Path, limit_train: int | None, limit_val: int | Non
       infer-kit dataset fashion-mnist data/fmnist
       infer-kit dataset fashion-mnist data/fmnist-small --limit-train 20000 --limit-val 2000
     """
-    from infer_kit.trainer.datasets import FASHION_MNIST_SOURCE, write_fashion_mnist
+    from infer_kit.trainer import FASHION_MNIST_SOURCE, write_fashion_mnist
 
     result = write_fashion_mnist(directory, limit_train=limit_train, limit_val=limit_val,
                                  source=source or FASHION_MNIST_SOURCE)
@@ -65,15 +65,14 @@ def digits(directory: Path, limit_train: int | None, limit_val: int | None, size
     Example:
       infer-kit dataset digits data/digits --size 32
     """
-    from infer_kit.trainer.datasets import write_digits
+    from infer_kit.trainer import write_digits
 
     _summary(write_digits(directory, size=size, limit_train=limit_train, limit_val=limit_val))
 
 
 def _summary(result: DatasetResult) -> None:
-    from infer_kit.trainer.datasets import counts_text
 
     state = "already complete" if result.already_complete else f"{result.written} files written"
-    click.echo(f"{result.name}: {counts_text(result.counts)}, {len(result.classes)} classes in {result.root} ({state})")
+    click.echo(f"{result.name}: {result.describe_counts()}, {len(result.classes)} classes in {result.root} ({state})")
     click.echo(f"  train: infer-kit train --data {result.root} ...")
     click.echo(f"  val:   {result.val_flat} + {result.val_labels}")

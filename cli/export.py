@@ -38,7 +38,7 @@ def command(dynamic_batch: bool, **kwargs: object) -> None:
       infer-kit export --checkpoint runs/fmnist/model_best.pth --verify-images val_flat/
       infer-kit export --arch efficientnet_b3 --checkpoint b3.pth --channel-order RGB --batch 16
     """
-    from infer_kit.converter.export import export_onnx
+    from infer_kit.converter import export_onnx
     from infer_kit.errors import InferKitError
 
     overrides = pop_spec_overrides(kwargs)

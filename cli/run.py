@@ -19,7 +19,7 @@ _ALIASES = {
 def _list_backends(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if not value or ctx.resilient_parsing:
         return
-    from infer_kit.runtime.base import list_runners
+    from infer_kit.runtime import list_runners
 
     for status in list_runners():
         state = "available" if status.available else "unavailable"
@@ -82,8 +82,7 @@ def command(model: str, inputs: str | None, output: str | None, output_dirname: 
       infer-kit run -m resnet50.onnx --batchsize 8 --loop 20          # pure-performance mode
       infer-kit run -m model.emu.onnx -i prep -o out --output-dirname part2 --shard 2/4 --resume
     """
-    from infer_kit.runtime.performance import format_summary
-    from infer_kit.runtime.stage import run
+    from infer_kit.runtime import format_summary, run
 
     output_dirname = output_dirname or aliases.get("output_dirname_")
     if aliases.get("warmup_count_") is not None:

@@ -89,8 +89,7 @@ def command(**kwargs: Any) -> None:
     with --resize/--crop/--mean/--std/...), so the checkpoint exports and preprocesses
     consistently. Ends with the seeds' result-table row: NAME, Acc@1, FPS, Epochs, AMP_Type.
     """
-    from infer_kit.trainer.config import TrainConfig
-    from infer_kit.trainer.train import TABLE_HEADER, train
+    from infer_kit.trainer import TABLE_HEADER, TrainConfig, train
 
     overrides = pop_spec_overrides(kwargs)
     kwargs["lr_step_epochs"] = kwargs["lr_step_epochs"] or ()

@@ -1,1 +1,12 @@
-"""Stage: checkpoint -> ONNX (`export`) and ONNX -> OM (`atc`, real or emulated)."""
+"""Checkpoint -> verified, spec-stamped ONNX (:func:`export_onnx`); ONNX -> batch-sized OM (:func:`compile_om`)."""
+
+from infer_kit.converter.atc_command import ATC_OPSETS, SOC_VERSIONS
+from infer_kit.converter.checkpoint import CheckpointInfo, load_checkpoint_model
+from infer_kit.converter.compile import CompiledArtifact, compile_om
+from infer_kit.converter.export import ExportResult, export_onnx
+from infer_kit.converter.precision import ATC_PRECISION_MODES, DEFAULT_PRECISION_MODE
+
+__all__ = [
+    "ATC_OPSETS", "ATC_PRECISION_MODES", "DEFAULT_PRECISION_MODE", "SOC_VERSIONS", "CheckpointInfo",
+    "CompiledArtifact", "ExportResult", "compile_om", "export_onnx", "load_checkpoint_model",
+]

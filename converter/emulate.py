@@ -12,10 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from infer_kit.aipp.assumptions import DEFAULT_ASSUMPTIONS, Assumptions
-from infer_kit.aipp.config import AippOp
-from infer_kit.aipp.geometry import resolve_geometry, source_shape
-from infer_kit.aipp.onnx_graph import aipp_subgraph
+from infer_kit.aipp import DEFAULT_ASSUMPTIONS, AippOp, Assumptions, aipp_subgraph, resolve_geometry, source_shape
 from infer_kit.artifacts import TensorDesc, onnx_io
 from infer_kit.errors import InferKitError
 

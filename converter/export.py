@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from infer_kit.artifacts import TensorDesc, onnx_io
 from infer_kit.console import log
+from infer_kit.converter.atc_command import ATC_OPSETS
 from infer_kit.errors import InferKitError
 from infer_kit.fsutil import atomic_write
 from infer_kit.metadata import stamp
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     import onnx
     import torch
 
-ATC_OPSETS = range(11, 19)
 DEFAULT_OPSET = 11
 TRACE_BATCH = 2
 
@@ -83,7 +83,8 @@ def export_onnx(
     """
     started = time.perf_counter()
     if opset not in ATC_OPSETS:
-        raise InferKitError(f"opset {opset} is outside the range ATC accepts (11-18)", hint="use --opset 11")
+        accepted = f"{ATC_OPSETS.start}-{ATC_OPSETS.stop - 1}"
+        raise InferKitError(f"opset {opset} is outside the range ATC accepts ({accepted})", hint="use --opset 11")
     if batch is not None and batch < 1:
         raise InferKitError(f"batch must be >= 1, got {batch}")
     if not input_name or not output_name or input_name == output_name:

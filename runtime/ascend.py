@@ -16,7 +16,7 @@ from typing import Any
 
 from infer_kit.artifacts import TensorDesc
 from infer_kit.errors import BackendUnavailable, InferKitError
-from infer_kit.runtime.base import with_batch
+from infer_kit.runtime.base import Runner, Timings, with_batch
 
 INSTALL_HINT = (
     "install CANN and the aclruntime + ais_bench wheels from the ais_bench repository "
@@ -43,13 +43,15 @@ def availability() -> str | None:
     return None
 
 
-class AscendRunner:
-    """An ais_bench ``InferSession`` on one device."""
+class AscendRunner(Runner):
+    """An ais_bench ``InferSession`` on one device; device compute and copy times come from ais_bench."""
 
     name = "ascend"
+    options = frozenset({"batch", "device"})
     provider = "ais_bench"
 
     def __init__(self, path: str | os.PathLike[str], *, device: int = 0, batch: int | None = None) -> None:
+        super().__init__()
         try:
             interface = importlib.import_module("ais_bench.infer.interface")
         except Exception as exc:
@@ -68,50 +70,48 @@ class AscendRunner:
             self._session.set_dynamic_batchsize(self.batch)
         self.inputs = [with_batch(d, self.batch) for d in raw_inputs]
         self.outputs = [_desc(d) for d in self._session.get_outputs()]
-        self._seen = 0
+        self._skip = 0  # exec_time_list entries from before the last reset (builds without reset_sumaryinfo)
 
-    def infer(self, feeds: list[Any]) -> list[Any]:
+    def infer_impl(self, feeds: list[Any]) -> list[Any]:
         return list(self._session.infer(feeds, mode="static"))
 
-    def device_compute_ms(self) -> float | None:
-        """The device's own time for the last ``infer`` (ais_bench's ``exec_time_list``), if it keeps one."""
-        summary = getattr(self._session, "sumary", None) or getattr(self._session, "summary", None)
-        if summary is None:
-            return None
-        times = list(getattr(summary(), "exec_time_list", []) or [])
-        if len(times) <= self._seen:
-            return None
-        self._seen = len(times)
-        last = times[-1]
-        return float(last[1] - last[0]) if isinstance(last, (list, tuple)) else float(last)
+    def timings(self) -> Timings:
+        """Host times, plus the device's own compute times and the copies that ais_bench recorded."""
+        memory = getattr(self._interface, "MemorySummary", None)
+        h2d = list(memory.get_H2D_time_list()) if memory is not None else []
+        d2h = list(memory.get_D2H_time_list()) if memory is not None else []
+        return Timings(host_compute_ms=super().timings().host_compute_ms, device_compute_ms=self._device_ms(),
+                       h2d_ms=h2d, d2h_ms=d2h)
 
-    def reset_device_times(self) -> None:
+    def reset_timings(self) -> None:
         """Forget what warm-up recorded, as ais_bench does before timing."""
+        super().reset_timings()
         reset = getattr(self._session, "reset_sumaryinfo", None)
         if callable(reset):
             reset()
-        self._seen = 0
+        self._skip = len(self._exec_times())
         memory = getattr(self._interface, "MemorySummary", None)
         if memory is not None and hasattr(memory, "reset"):
             memory.reset()
 
-    def transfer_times(self) -> dict[str, list[float]]:
-        """Host-to-device and device-to-host copy times (ms) that ais_bench recorded."""
-        memory = getattr(self._interface, "MemorySummary", None)
-        if memory is None:
-            return {"h2d": [], "d2h": []}
-        return {"h2d": list(memory.get_H2D_time_list()), "d2h": list(memory.get_D2H_time_list())}
+    def _exec_times(self) -> list[Any]:
+        summary = getattr(self._session, "sumary", None) or getattr(self._session, "summary", None)
+        return list(getattr(summary(), "exec_time_list", []) or []) if summary is not None else []
+
+    def _device_ms(self) -> list[float] | None:
+        """ais_bench's ``exec_time_list`` since the reset: ms per inference, or ``[start, end]`` pairs."""
+        times = self._exec_times()[self._skip:]
+        if not times:
+            return None
+        return [float(t[1] - t[0]) if isinstance(t, (list, tuple)) else float(t) for t in times]
 
     def close(self) -> None:
+        session, self._session = self._session, None
         for method in ("free_resource", "finalize"):
-            func = getattr(self._session, method, None)
+            func = getattr(session, method, None)
             if callable(func):
                 func()
                 break
-
-
-def open_runner(model: Any, *, device: int = 0, batch: int | None = None, **_: Any) -> AscendRunner:
-    return AscendRunner(model, device=device, batch=batch)
 
 
 def dtype_name(value: Any) -> str:

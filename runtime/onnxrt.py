@@ -13,7 +13,7 @@ from typing import Any
 
 from infer_kit.artifacts import TensorDesc
 from infer_kit.errors import InferKitError
-from infer_kit.runtime.base import with_batch
+from infer_kit.runtime.base import Runner, with_batch
 from infer_kit.workers import cpu_count
 
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
@@ -42,14 +42,17 @@ def choose_providers(available: list[str], device: int = 0) -> list[Any]:
     return chosen or ["CPUExecutionProvider"]
 
 
-class OnnxRuntimeRunner:
+class OnnxRuntimeRunner(Runner):
     """One ``onnxruntime.InferenceSession`` with a fixed batch."""
 
     name = "onnxruntime"
+    options = frozenset({"batch", "device", "threads", "providers"})
 
     def __init__(self, path: str | os.PathLike[str], *, batch: int | None = None, device: int = 0,
                  threads: int | None = None, providers: list[Any] | None = None) -> None:
         import onnxruntime as ort
+
+        super().__init__()
 
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -73,16 +76,11 @@ class OnnxRuntimeRunner:
         self._input_names = [d.name for d in self.inputs]
         self._output_names = [d.name for d in self.outputs]
 
-    def infer(self, feeds: list[Any]) -> list[Any]:
+    def infer_impl(self, feeds: list[Any]) -> list[Any]:
         return self._session.run(self._output_names, dict(zip(self._input_names, feeds, strict=True)))
 
     def close(self) -> None:
         self._session = None
-
-
-def open_runner(model: Any, *, batch: int | None = None, device: int = 0, threads: int | None = None,
-                **_: Any) -> OnnxRuntimeRunner:
-    return OnnxRuntimeRunner(model, batch=batch, device=device, threads=threads)
 
 
 def _desc(value: Any) -> TensorDesc:

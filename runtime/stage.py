@@ -37,7 +37,7 @@ from infer_kit.fsutil import remove_stale_partials
 from infer_kit.labels import image_key
 from infer_kit.result_files import check_outfmt, output_filename
 from infer_kit.run_summary import build_summary, summary_path, write_run_summary
-from infer_kit.runtime.base import Runner, choose_backend, create_runner
+from infer_kit.runtime.base import Runner, choose_backend, open_runner
 from infer_kit.runtime.inputs import (
     INPUT_SUFFIXES,
     PURE_INFER_NAME,
@@ -135,8 +135,7 @@ def run(model: Any, inputs: str | Sequence[str | os.PathLike[str]] | None = None
     if threads is None and len(devices) > 1 and backend == "onnxruntime":
         worker_threads = max(1, cpu_count() // len(devices))
 
-    runner = create_runner(backend, model_ref, batch=batchsize, device=devices[0], threads=worker_threads,
-                           arch=arch)
+    runner = open_runner(backend, model_ref, **_runner_options(batchsize, devices[0], worker_threads, arch))
     try:
         batch = runner.batch
         if batchsize is not None and batchsize != batch:
@@ -158,12 +157,12 @@ def run(model: Any, inputs: str | Sequence[str | os.PathLike[str]] | None = None
         else:
             if hasattr(model_ref, "forward"):
                 raise InferKitError("an in-memory torch module runs on one device", hint="pass --device 0")
-            _close(runner)
+            runner.close()
             stats = _run_workers(job, devices)
         info = _info(runner, backend, model_label, description, job, stats, files_total, skipped, shard_kn,
                      devices, result_dir, summary_path)
     finally:
-        _close(runner)
+        runner.close()
     filesinfo = dict(skipped_info)
     for worker in stats:
         filesinfo.update(worker.filesinfo)
@@ -192,23 +191,16 @@ def execute(runner: Runner, job: WorkerJob, *, show_progress: bool = False) -> W
         first = [read_batch_input(files, desc, first_batch.size)
                  for files, desc in zip(first_batch.files, job.inputs, strict=True)]
         source = BatchReader(job.batches, job.inputs, depth=PREFETCH_BATCHES)
-    device_ms = getattr(runner, "device_compute_ms", None)
     try:
         for _ in range(job.warmup_count):
             runner.infer(first)
-        reset = getattr(runner, "reset_device_times", None)
-        if reset is not None:
-            reset()
+        runner.reset_timings()
         start = time.perf_counter()
         bar = progress(source, total=len(job.batches), desc="run", unit="batch", disable=None if show_progress
                        else True)
         for batch, feeds in bar:
             for _ in range(job.loop):
-                began = time.perf_counter()
                 outputs = runner.infer(feeds)
-                elapsed = (time.perf_counter() - began) * 1000.0
-                measured = device_ms() if device_ms is not None else None
-                stats.compute_ms.append(measured if measured is not None else elapsed)
             if writer is not None:
                 writer.submit(batch, outputs)
             stats.images += batch.real
@@ -224,21 +216,21 @@ def execute(runner: Runner, job: WorkerJob, *, show_progress: bool = False) -> W
         if writer is not None:
             writer.abort()
         raise
-    transfer = getattr(runner, "transfer_times", None)
-    if transfer is not None:
-        times = transfer()
-        stats.h2d_ms, stats.d2h_ms = list(times.get("h2d", [])), list(times.get("d2h", []))
+    timings = runner.timings()
+    stats.compute_ms, stats.h2d_ms, stats.d2h_ms = timings.compute_ms, timings.h2d_ms, timings.d2h_ms
     return stats
 
 
 def run_worker(job: WorkerJob) -> WorkerStats:
     """Entry point of one device's worker process."""
-    runner = create_runner(job.backend, job.model, batch=job.batch, device=job.device, threads=job.threads,
-                           arch=job.arch)
-    try:
+    with open_runner(job.backend, job.model, **_runner_options(job.batch, job.device, job.threads, job.arch)) as runner:
         return execute(runner, job)
-    finally:
-        runner.close()
+
+
+def _runner_options(batch: int | None, device: int, threads: int | None, arch: str | None) -> dict[str, Any]:
+    """The options a run gives its runner: the ones the user set (a runner refuses any it does not take)."""
+    options = {"batch": batch, "device": device, "threads": threads, "arch": arch}
+    return {key: value for key, value in options.items() if value is not None}
 
 
 def _run_workers(job: WorkerJob, devices: list[int]) -> list[WorkerStats]:
@@ -255,13 +247,6 @@ def _run_workers(job: WorkerJob, devices: list[int]) -> list[WorkerStats]:
     with process_pool(len(jobs), what="run", hint="the outputs it finished are kept; rerun with --resume to finish "
                       "the rest") as pool:
         return list(pool.map(run_worker, jobs))
-
-
-def _close(runner: Runner) -> None:
-    """Close a runner once (the multi-device path closes the probe runner early)."""
-    if not getattr(runner, "_infer_kit_closed", False):
-        runner.close()
-        runner._infer_kit_closed = True  # type: ignore[attr-defined]
 
 
 def _pure_source(batch: Batch, feeds: list[Any]) -> Iterator[tuple[Batch, list[Any]]]:

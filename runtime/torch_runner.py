@@ -1,18 +1,20 @@
 """Eager PyTorch runner: the reference that exported and compiled models are compared with.
 
 It wraps an ``nn.Module`` (in eval mode, no autograd), or loads a checkpoint for a registry
-architecture through the converter's ``load_checkpoint_model``. Its input is the float
-layout of the architecture's `PreprocessSpec` (float32 ``B x 3 x crop x crop``).
+architecture through the converter's strict loader (``infer_kit.converter.load_checkpoint_model``).
+Its input is the float layout of the architecture's `PreprocessSpec` (float32 ``B x 3 x crop x crop``).
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 from typing import Any
 
 from infer_kit.artifacts import TensorDesc
+from infer_kit.converter import load_checkpoint_model
 from infer_kit.errors import InferKitError
+from infer_kit.registry import get_model
+from infer_kit.runtime.base import Runner
 
 INPUT_NAME = "actual_input_1"
 
@@ -23,15 +25,18 @@ def availability() -> str | None:
     return None
 
 
-class TorchRunner:
+class TorchRunner(Runner):
     """An ``nn.Module`` behind the `Runner` interface."""
 
     name = "torch"
+    options = frozenset({"batch", "device", "threads", "arch", "input_shape", "num_classes", "trust"})
 
     def __init__(self, module: Any, input_shape: tuple[int, ...], *, dtype: str = "float32",
                  threads: int | None = None, device: str = "cpu", output_names: list[str] | None = None) -> None:
+        import numpy as np
         import torch
 
+        super().__init__()
         if threads is not None:
             torch.set_num_threads(threads)
         self.threads = torch.get_num_threads()
@@ -42,15 +47,39 @@ class TorchRunner:
         self.batch = int(input_shape[0])
         self.inputs = [TensorDesc(INPUT_NAME, tuple(int(d) for d in input_shape), dtype,
                                   "NCHW" if len(input_shape) == 4 else "ND")]
-        import numpy as np
-
-        probe = self.infer([np.zeros(input_shape, dtype=dtype)])
+        probe = self.infer_impl([np.zeros(input_shape, dtype=dtype)])
         names = output_names or [f"output{i + 1}" for i in range(len(probe))]
         if len(names) != len(probe):
             raise InferKitError(f"{len(names)} output names given for a module with {len(probe)} outputs")
         self.outputs = [TensorDesc(n, tuple(a.shape), str(a.dtype)) for n, a in zip(names, probe, strict=True)]
 
-    def infer(self, feeds: list[Any]) -> list[Any]:
+    @classmethod
+    def open(cls, model: Any, *, batch: int | None = None, device: int = 0, threads: int | None = None,
+             arch: str | None = None, input_shape: tuple[int, ...] | None = None, num_classes: int | None = None,
+             trust: bool = False) -> TorchRunner:
+        """A runner from an ``nn.Module`` (with ``input_shape`` or ``arch``) or a checkpoint path.
+
+        A checkpoint that records its architecture (infer-kit's trainer, pytorch/examples) needs
+        no ``arch``; the input size comes from the checkpoint's spec, else the registry's.
+        ``device`` is a CUDA device index where CUDA is available, else the CPU is used.
+        """
+        import torch
+
+        batch = batch or 1
+        spec = get_model(arch).spec if arch is not None else None
+        if not hasattr(model, "forward"):
+            model, info = load_checkpoint_model(arch, model, num_classes=num_classes, trust=trust)
+            spec = info.spec or get_model(info.arch).spec
+        if input_shape is None:
+            if spec is None:
+                raise InferKitError(
+                    "the torch backend needs the architecture to know the input size", hint="pass --arch NAME"
+                )
+            input_shape = (batch, *spec.sample_shape("float"))
+        where = f"cuda:{device}" if torch.cuda.is_available() else "cpu"
+        return cls(model, tuple(input_shape), threads=threads, device=where)
+
+    def infer_impl(self, feeds: list[Any]) -> list[Any]:
         torch = self._torch
         with torch.inference_mode():
             tensors = [torch.from_numpy(f).to(self._device) for f in feeds]
@@ -63,41 +92,3 @@ class TorchRunner:
 
     def close(self) -> None:
         self._module = None
-
-
-def open_runner(model: Any, *, batch: int | None = None, threads: int | None = None, arch: str | None = None,
-                input_shape: tuple[int, ...] | None = None, num_classes: int | None = None, trust: bool = False,
-                **_: Any) -> TorchRunner:
-    """A runner from an ``nn.Module`` (with ``input_shape`` or ``arch``) or a checkpoint path.
-
-    A checkpoint that records its architecture (infer-kit's trainer, pytorch/examples) needs
-    no ``arch``; the input size comes from the checkpoint's spec, else the registry's.
-    """
-    from infer_kit.registry import get_model
-
-    batch = batch or 1
-    spec = get_model(arch).spec if arch is not None else None
-    if not hasattr(model, "forward"):
-        model, spec = load_checkpoint(arch, model, num_classes=num_classes, trust=trust)
-    if input_shape is None:
-        if spec is None:
-            raise InferKitError(
-                "the torch backend needs the architecture to know the input size", hint="pass --arch NAME"
-            )
-        input_shape = (batch, *spec.sample_shape("float"))
-    return TorchRunner(model, tuple(input_shape), threads=threads)
-
-
-def load_checkpoint(arch: str | None, path: Any, *, num_classes: int | None = None,
-                    trust: bool = False) -> tuple[Any, Any]:
-    """(module, spec) for checkpoint ``path`` through the converter's loader (weights-only unless trusted)."""
-    if importlib.util.find_spec("infer_kit.converter.checkpoint") is None:
-        raise InferKitError(
-            "loading checkpoints needs infer_kit.converter.checkpoint, which this installation lacks",
-            hint="pass an nn.Module from Python, or run the exported ONNX with --backend onnxruntime",
-        )
-    from infer_kit.registry import get_model
-
-    checkpoint = importlib.import_module("infer_kit.converter.checkpoint")
-    module, info = checkpoint.load_checkpoint_model(arch, path, num_classes=num_classes, trust=trust)
-    return module, info.spec or get_model(info.arch).spec

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from test_aipp_parse import RESNET50_AIPPCONFIG
 
+from infer_kit.aipp.accuracy_lint import SPEC_TOLERANCE, lint_config, lint_op, spec_deviation
 from infer_kit.aipp.config import AippConfig, AippOp
 from infer_kit.aipp.csc import rgb_to_yuv, yuv_to_rgb
 from infer_kit.aipp.generate import generate_op
-from infer_kit.aipp.lint import SPEC_TOLERANCE, lint_config, lint_op, spec_deviation
 from infer_kit.aipp.parse import parse_config
 from infer_kit.aipp.write import render_config
 from infer_kit.errors import InferKitError
@@ -133,7 +133,8 @@ def test_spec_deviation_measures_what_the_lints_explain():
 
 
 def test_presets_all_generate_valid_clean_configs():
-    from infer_kit.aipp.validate import errors, validate_config
+    from infer_kit.aipp.atc_checks import validate_config
+    from infer_kit.aipp.issues import errors
 
     for name in ("resnet", "inceptionv3", "inceptionv4", "efficientnetB3", "efficientnetB5", "dpn131"):
         spec = get_preset(name)

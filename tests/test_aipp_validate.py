@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from test_aipp_parse import RESNET50_AIPPCONFIG, YOLO_CFG
 
+from infer_kit.aipp.atc_checks import validate_config
+from infer_kit.aipp.issues import E_AIPP_COMPILE, E_AIPP_INVALID, errors, raise_for_errors
 from infer_kit.aipp.parse import AippConfigError, parse_config
-from infer_kit.aipp.validate import E_AIPP_COMPILE, E_AIPP_INVALID, errors, raise_for_errors, validate_config
 
 RESNET_INPUT = [(3, 224, 224)]
 BASE = "aipp_op {\n  aipp_mode: static\n  input_format: RGB888_U8\n"

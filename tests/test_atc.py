@@ -17,14 +17,9 @@ from test_atc_support import TINY_SPEC, atc_calls, install_fake_atc, tiny_classi
 from infer_kit.aipp.parse import AippConfigError
 from infer_kit.aipp.reference import emulate_aipp
 from infer_kit.artifacts import describe_model, read_artifact_manifest
-from infer_kit.converter.atc import (
-    atc_argv,
-    check_soc,
-    compile_om,
-    explain_atc_failure,
-    output_bases,
-    render_command,
-)
+from infer_kit.converter import compile_om
+from infer_kit.converter.atc_command import atc_argv, check_soc, output_bases, render_command
+from infer_kit.converter.atc_process import explain_atc_failure
 from infer_kit.errors import BackendUnavailable, InferKitError
 from infer_kit.registry import get_model
 

@@ -24,7 +24,7 @@ from test_run_support import (
 
 from infer_kit.errors import BackendUnavailable, InferKitError
 from infer_kit.runtime.ascend import AscendRunner, dtype_name
-from infer_kit.runtime.base import create_runner, runner_status
+from infer_kit.runtime.base import open_runner, runner_status
 from infer_kit.runtime.stage import run
 
 
@@ -36,14 +36,18 @@ def fake(monkeypatch):
 
 
 def test_runner_describes_the_om_from_the_session(fake, tmp_path):
-    runner = create_runner("ascend", om_model(tmp_path, batch=4), device=3)
+    runner = open_runner("ascend", om_model(tmp_path, batch=4), device=3)
     assert runner.batch == 4 and runner.provider == "ais_bench"
     assert [(d.name, d.shape, d.dtype, d.format) for d in runner.inputs] == [
         ("images", (4, SPEC.resize, SPEC.resize, 3), "uint8", "NHWC")]
     assert [(d.name, d.shape, d.dtype) for d in runner.outputs] == [("output1", (4, CLASSES), "float32")]
     feeds = [np.zeros((4, SPEC.resize, SPEC.resize, 3), np.uint8)]
     assert runner.infer(feeds)[0].shape == (4, CLASSES)
-    assert runner.device_compute_ms() > 0 and runner.device_compute_ms() is None  # consumed once
+    timings = runner.timings()
+    assert len(timings.device_compute_ms) == 1 and timings.device_compute_ms[0] > 0
+    assert timings.compute_ms == timings.device_compute_ms  # the device's own time, not the host's
+    runner.reset_timings()
+    assert runner.timings().device_compute_ms is None and runner.timings().host_compute_ms == []
     runner.close()
     assert fake.OPENED[-1][0] == 3
 

@@ -8,7 +8,7 @@ from test_run_support import SPEC, emulated_artifact, float_folder, float_model,
 
 from infer_kit.artifacts import TensorDesc, describe_model
 from infer_kit.errors import InferKitError
-from infer_kit.runtime.base import choose_backend, create_runner, list_runners, with_batch
+from infer_kit.runtime.base import choose_backend, open_runner, list_runners, with_batch
 from infer_kit.runtime.onnxrt import choose_providers
 from infer_kit.runtime.stage import run
 
@@ -43,7 +43,7 @@ def test_gpu_providers_come_first_and_bind_the_device():
 
 
 def test_onnxruntime_runner_fixes_a_dynamic_batch_and_honours_threads(tmp_path):
-    runner = create_runner("onnxruntime", float_model(tmp_path / "m.onnx", batch=None), batch=3, threads=1)
+    runner = open_runner("onnxruntime", float_model(tmp_path / "m.onnx", batch=None), batch=3, threads=1)
     assert runner.batch == 3 and runner.threads == 1 and runner.provider == "CPUExecutionProvider"
     assert runner.inputs[0].shape == (3, 3, SPEC.crop, SPEC.crop) and runner.outputs[0].shape == (3, 10)
     data = np.random.default_rng(0).standard_normal((3, 3, SPEC.crop, SPEC.crop)).astype(np.float32)
@@ -55,7 +55,7 @@ def test_a_corrupt_model_is_one_line(tmp_path):
     path = tmp_path / "bad.onnx"
     path.write_bytes(b"not a model")
     with pytest.raises(InferKitError, match="bad.onnx"):
-        create_runner("onnxruntime", path)
+        open_runner("onnxruntime", path)
 
 
 def _tiny_module():
@@ -81,7 +81,7 @@ def test_torch_runner_agrees_with_onnxruntime_on_the_same_model(tmp_path):
     from infer_kit.runtime.torch_runner import TorchRunner
 
     torch_runner = TorchRunner(_tiny_module(), (2, 3, SPEC.crop, SPEC.crop), threads=1)
-    ort_runner = create_runner("onnxruntime", float_model(tmp_path / "m.onnx", batch=2))
+    ort_runner = open_runner("onnxruntime", float_model(tmp_path / "m.onnx", batch=2))
     data = np.random.default_rng(1).standard_normal((2, 3, SPEC.crop, SPEC.crop)).astype(np.float32)
     np.testing.assert_allclose(torch_runner.infer([data])[0], ort_runner.infer([data])[0], rtol=1e-4, atol=1e-5)
     assert torch_runner.outputs[0].shape == (2, 10) and torch_runner.outputs[0].dtype == "float32"
@@ -110,3 +110,17 @@ def test_run_with_a_torch_checkpoint_matches_the_module(tmp_path):
 def test_torch_backend_refuses_an_onnx_model(tmp_path):
     with pytest.raises(InferKitError, match="the torch backend runs a checkpoint"):
         run(float_model(tmp_path / "m.onnx"), backend="torch")
+
+
+def test_a_runner_refuses_an_option_it_does_not_take_and_closes_as_a_context_manager(tmp_path):
+    model = float_model(tmp_path / "m.onnx", batch=2)
+    with pytest.raises(InferKitError, match="the onnxruntime backend does not take arch"):
+        open_runner("onnxruntime", model, arch="resnet18")
+    with open_runner("onnxruntime", model, threads=1) as runner:
+        data = np.zeros((2, 3, SPEC.crop, SPEC.crop), np.float32)
+        runner.infer([data])
+        runner.infer([data])
+        assert len(runner.timings().host_compute_ms) == 2 and runner.timings().device_compute_ms is None
+        runner.reset_timings()
+        assert runner.timings().compute_ms == []
+    assert runner._session is None  # closed on leaving the block

@@ -1,1 +1,10 @@
-"""The thin bundled trainer (AMP, DDP through torchrun, cpu/cuda/npu) whose checkpoints feed `export`."""
+"""The thin trainer (pytorch/examples recipe, AMP, DDP through torchrun) and the real datasets it trains on."""
+
+from infer_kit.trainer.config import TrainConfig
+from infer_kit.trainer.datasets import FASHION_MNIST_SOURCE, DatasetResult, write_digits, write_fashion_mnist
+from infer_kit.trainer.train import TABLE_HEADER, TrainResult, train
+
+__all__ = [
+    "FASHION_MNIST_SOURCE", "TABLE_HEADER", "DatasetResult", "TrainConfig", "TrainResult", "train", "write_digits",
+    "write_fashion_mnist",
+]

@@ -78,6 +78,10 @@ class DatasetResult:
     def val_labels(self) -> Path:
         return self.root / "val_label.txt"
 
+    def describe_counts(self) -> str:
+        """``20000 train, 10000 val``."""
+        return counts_text(self.counts)
+
 
 def class_folder_names(names: list[str] | tuple[str, ...]) -> list[str]:
     """``["T-shirt/top", ...]`` -> ``["0_tshirt_top", ...]``: label-prefixed, so sorting keeps label order."""

@@ -6,10 +6,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from infer_kit.aipp.accuracy_lint import SPEC_TOLERANCE, lint_config, spec_deviation
+from infer_kit.aipp.atc_checks import validate_config
 from infer_kit.aipp.config import AippConfig
-from infer_kit.aipp.lint import SPEC_TOLERANCE, lint_config, spec_deviation
+from infer_kit.aipp.issues import Issue
 from infer_kit.aipp.parse import read_config
-from infer_kit.aipp.validate import Issue, validate_config
 from infer_kit.errors import InferKitError
 from infer_kit.spec import PreprocessSpec
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from infer_kit.aipp.config import DEFAULT_YUV2BGR, AippConfig, AippOp
 from infer_kit.aipp.csc import identify_yuv_matrix
-from infer_kit.aipp.validate import Issue
+from infer_kit.aipp.issues import Issue
 from infer_kit.errors import InferKitError
 from infer_kit.spec import PreprocessSpec
 

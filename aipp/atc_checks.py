@@ -9,22 +9,17 @@ Three layers reject a config on a real install, and each is reproduced here:
   E81012 ``Compile op[aipp] failed, cause: ...``;
 * the model: a block for an input the model does not have, a channel count AIPP cannot produce.
 
-:func:`validate_config` returns every :class:`Issue`; :func:`raise_for_errors` turns the first
-error into a one-line :class:`AippConfigError` naming the file and line.
+:func:`validate_config` returns every :class:`~infer_kit.aipp.issues.Issue`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from infer_kit.aipp.config import AippConfig, AippOp
 from infer_kit.aipp.fields import FIELDS
 from infer_kit.aipp.geometry import OUTPUT_CHANNELS
-from infer_kit.aipp.parse import AippConfigError
-
-E_AIPP_INVALID = "E10052"
-E_AIPP_COMPILE = "E81012"
+from infer_kit.aipp.issues import E_AIPP_COMPILE, E_AIPP_INVALID, Issue
 
 # Formats the Aipp operator accepts on the Ascend 310/310P/910 families (aipp_comm.py).
 ASCEND_FORMATS = ("YUV420SP_U8", "XRGB8888_U8", "NC1HWC0DI_FP16", "NC1HWC0DI_S8", "RGB888_U8", "YUV400_U8")
@@ -37,28 +32,6 @@ _NON_NEGATIVE = (
     "resize_output_w", "resize_output_h", "left_padding_size", "right_padding_size", "top_padding_size",
     "bottom_padding_size",
 )
-
-
-@dataclass(frozen=True)
-class Issue:
-    """One finding about a config: an ATC rejection ("error") or a lint ("warning")."""
-
-    severity: str
-    message: str
-    line: int | None = None
-    field: str | None = None
-    code: str | None = None
-
-    def text(self) -> str:
-        if self.code == E_AIPP_COMPILE:
-            return f"{self.code} Compile op[aipp] failed, cause: {self.message}"
-        if self.code == E_AIPP_INVALID:
-            return f"{self.code} AIPP configuration is invalid. Reason: {self.message}"
-        return self.message
-
-    def format(self, where: str) -> str:
-        location = where if self.line is None else f"{where}:{self.line}"
-        return f"{location}: {self.severity}: {self.text()}"
 
 
 def _error(op: AippOp, message: str, name: str | None = None, code: str | None = E_AIPP_COMPILE) -> Issue:
@@ -272,17 +245,3 @@ def _fmt(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
-
-
-def errors(issues: Sequence[Issue]) -> list[Issue]:
-    return [issue for issue in issues if issue.severity == "error"]
-
-
-def raise_for_errors(issues: Sequence[Issue], where: str) -> None:
-    """Raise the first error as a one-line :class:`AippConfigError` (with a count of the rest)."""
-    found = errors(issues)
-    if not found:
-        return
-    first = found[0]
-    more = f" (and {len(found) - 1} more problem(s): run 'infer-kit aipp check')" if len(found) > 1 else ""
-    raise AippConfigError(first.text() + more, where=where, line=first.line)

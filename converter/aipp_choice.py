@@ -1,0 +1,97 @@
+"""The AIPP config a compile uses: generated from the spec, or the user's file, checked as ATC checks it.
+
+A generated config is written beside the artifacts only once it passed ATC's checks against
+the model's input; the artifact's manifest then records the spec its input files must follow
+(:func:`spec_for_source`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from infer_kit.aipp import (
+    AippConfig,
+    AippOp,
+    describe_generated,
+    errors,
+    generate_op,
+    lint_config,
+    raise_for_errors,
+    read_config,
+    render_config,
+    resolve_geometry,
+    source_shape,
+    validate_config,
+)
+from infer_kit.console import log
+from infer_kit.converter.emulate import ModelInput
+from infer_kit.errors import InferKitError
+from infer_kit.fsutil import write_text_atomic
+from infer_kit.spec import PreprocessSpec
+
+
+def choose_aipp(aipp: str, model_path: Path, out_dir: Path, spec: PreprocessSpec | None, model_in: ModelInput,
+              input_hw: tuple[int, int], soc: str, emulate: bool) -> tuple[AippOp | None, str | None, Path | None]:
+    """(op, config text, config path) for ``aipp`` = "auto" | "none" | a file; validated against the model."""
+    if aipp == "none":
+        return None, None, None
+    chw = (model_in.channels or 3, input_hw[0], input_hw[1])
+    if aipp == "auto":
+        if spec is None:
+            raise InferKitError(f"{model_path.name} carries no preprocessing spec, so no AIPP config can be generated",
+                                hint="export it with 'infer-kit export', give --preset/--resize/--crop, "
+                                     "or use --aipp FILE or --aipp none")
+        op = generate_op(spec)
+        text = render_config(op, header=describe_generated(spec, op))
+        path = out_dir / f"aipp_{model_path.stem}.aippconfig"
+        config = AippConfig((op,), str(path))
+    else:
+        path = Path(aipp).absolute()
+        config = read_config(path)
+        text = path.read_text()
+    issues = validate_config(config, inputs=[chw], soc=soc)
+    if aipp == "auto" and errors(issues):
+        assert spec is not None
+        raise InferKitError(
+            f"the AIPP config generated from {model_path.name}'s spec ({spec.describe()}) does not fit its input "
+            f"{chw[1]}x{chw[2]}: {errors(issues)[0].text()}",
+            hint=f"the spec must crop {chw[1]}: fix it (--crop/--resize) or re-export the model",
+        )
+    raise_for_errors(issues, config.where)
+    for issue in lint_config(config, spec=spec):
+        log.warning("%s", issue.format(config.where).replace(": warning: ", ": ", 1))
+    op = config.op_for_input(0, model_in.name)
+    if op is None:
+        raise InferKitError(f"{config.where} has no aipp_op block for input 0 ({model_in.name})",
+                            hint="set related_input_rank: 0")
+    if aipp == "auto" and (not path.is_file() or path.read_text() != text):
+        write_text_atomic(path, text)  # only once the generated config passed ATC's checks
+    if emulate and op.mode != "static":
+        raise InferKitError(f"{config.where}: dynamic AIPP takes its parameters at run time and cannot be emulated",
+                            hint="use a static config for the emulation")
+    if emulate:
+        source_shape(op, resolve_geometry(op, input_hw))  # refuses formats the emulation does not cover
+    return op, text, path
+
+
+def spec_for_source(spec: PreprocessSpec | None, op: AippOp | None,
+                    input_hw: tuple[int, int]) -> PreprocessSpec | None:
+    """The spec the artifact's input files must follow: ``resize`` = the config's square source size.
+
+    A user's config may read another source size than the model's spec (e.g. 224x224 with no crop);
+    the manifest then records that size, so ``preprocess --for`` writes, and ``run`` accepts, what
+    the artifact takes. A non-square or non-RGB source cannot be written by ``preprocess``: warned.
+    """
+    if spec is None or op is None or op.mode != "static":
+        return spec
+    geometry = resolve_geometry(op, input_hw)
+    size = f"{geometry.src_w}x{geometry.src_h}"
+    if op.input_format != "RGB888_U8" or geometry.src_h != geometry.src_w or geometry.src_h < spec.crop:
+        log.warning("the AIPP config reads %s %s sources, which 'infer-kit preprocess' does not write: prepare the "
+                    "input files yourself", op.input_format, size)
+        return spec
+    if geometry.src_h != spec.resize:
+        log.warning("the AIPP config reads %s sources but the spec resizes to %d: the manifest records resize %d "
+                    "so that preprocessed files match the artifact", size, spec.resize, geometry.src_h)
+        return spec.with_overrides(resize=geometry.src_h)
+    return spec
