@@ -8,7 +8,7 @@ from test_run_support import SPEC, emulated_artifact, float_folder, float_model,
 
 from infer_kit.artifacts import TensorDesc, describe_model
 from infer_kit.errors import InferKitError
-from infer_kit.runtime.base import choose_backend, open_runner, list_runners, with_batch
+from infer_kit.runtime.base import choose_backend, list_runners, open_runner, with_batch
 from infer_kit.runtime.onnxrt import choose_providers
 from infer_kit.runtime.stage import run
 
