@@ -44,8 +44,7 @@ def command(config: Path | None, force: bool, **flags: Any) -> None:
       infer-kit pipeline --checkpoint resnet50.pth --images val/ --labels val_label.txt \\
           --soc Ascend910A --batch 1,64 --min-top1 75
     """
-    from infer_kit.pipeline.config import config_from_dict, read_toml
-    from infer_kit.pipeline.runner import raise_for_gates, run_pipeline
+    from infer_kit.pipeline import config_from_dict, read_toml, run_pipeline
 
     spec = pop_spec_overrides(flags)
     if config is not None:
@@ -62,14 +61,14 @@ def command(config: Path | None, force: bool, **flags: Any) -> None:
     click.echo(f"{'row':<28} {'batch':>5} {'top-1 %':>8} {'top-5 %':>8} {'img/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
                f"{'agree %':>8}")
     for row in result.rows:
-        agree = "-" if row["agreement"] is None else f"{row['agreement']:.2f}"
-        top5 = "-" if row["top5"] is None else f"{row['top5']:.2f}"
-        click.echo(f"{row['name']:<28} {row['batch']:>5} {row['top1']:>8.2f} {top5:>8} {row['images_per_s']:>9.1f} "
-                   f"{row['latency_p50_ms']:>8.2f} {row['latency_p99_ms']:>8.2f} {agree:>8}")
+        agree = "-" if row.agreement is None else f"{row.agreement:.2f}"
+        top5 = "-" if row.top5 is None else f"{row.top5:.2f}"
+        click.echo(f"{row.name:<28} {row.batch:>5} {row.top1:>8.2f} {top5:>8} {row.images_per_s:>9.1f} "
+                   f"{row.latency_p50_ms:>8.2f} {row.latency_p99_ms:>8.2f} {agree:>8}")
     for row in result.rows:
-        click.echo(f"result.json ({row['name']}): {row['result_json']}")
+        click.echo(f"result.json ({row.name}): {row.result_json}")
     click.echo(f"report: {result.report_html}  (and {result.report_md.name})")
-    raise_for_gates(result)
+    result.raise_for_gates()
 
 
 def _merge_flags(raw: dict[str, Any], flags: dict[str, Any], spec: dict[str, Any], base: Path) -> None:

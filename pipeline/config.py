@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from infer_kit.errors import InferKitError
+from infer_kit.gates import Gates
 from infer_kit.result_files import OUTFMTS
 from infer_kit.spec import PreprocessSpec
 
@@ -127,6 +128,12 @@ class PipelineConfig:
     compare: CompareSection = CompareSection()
     source: Path | None = None
 
+    @property
+    def gates(self) -> Gates:
+        """The accuracy and agreement thresholds of [evaluate] and [compare]."""
+        return Gates(min_top1=self.evaluate.min_top1, min_top5=self.evaluate.min_top5,
+                     max_disagreement=self.compare.max_disagreement)
+
     def emulate_flag(self) -> bool | None:
         """``compile_om``'s ``emulate``: None lets it choose (real ATC when on PATH)."""
         return None if self.atc.emulate == "auto" else bool(self.atc.emulate)
@@ -187,7 +194,7 @@ def config_from_dict(raw: dict[str, Any], *, base: Path, where: str, source: Pat
     name = raw.get("name", "pipeline")
     if not isinstance(name, str):
         raise InferKitError(f"{where}: name must be a string")
-    return PipelineConfig(
+    config = PipelineConfig(
         work_dir=(base / work_dir).resolve(),
         name=name,
         train=sections["train"],
@@ -199,6 +206,11 @@ def config_from_dict(raw: dict[str, Any], *, base: Path, where: str, source: Pat
         compare=sections["compare"] or CompareSection(),
         source=source,
     )
+    try:
+        config.gates.check_topk(config.evaluate.topk)
+    except InferKitError as exc:
+        raise InferKitError(f"{where}: [evaluate]/[compare] {exc.message.replace('--', '').replace('-', '_')}") from None
+    return config
 
 
 def _section(cls: type, raw: Any, base: Path, where: str, name: str) -> Any:
@@ -265,7 +277,7 @@ def _coerce(value: Any, expected: str, where: str) -> Any:
 
 
 def _check_atc(atc: AtcSection, where: str) -> None:
-    from infer_kit.converter.precision import ATC_PRECISION_MODES
+    from infer_kit.converter import ATC_PRECISION_MODES
 
     for mode in atc.precision_modes:
         if mode not in ATC_PRECISION_MODES:

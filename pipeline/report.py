@@ -11,12 +11,12 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from infer_kit.fsutil import write_text_atomic
+from infer_kit.pipeline.rows import Row
 
 
 @dataclass(frozen=True)
@@ -28,27 +28,10 @@ class Misclassified:
 
 
 @dataclass(frozen=True)
-class ReportRow:
-    name: str
-    model: str
-    backend: str
-    batch: int
-    precision: str
-    top1: float
-    top5: float
-    images_per_s: float
-    compute_images_per_s: float
-    latency_p50_ms: float
-    latency_p99_ms: float
-    latencies_ms: list[float] = field(default_factory=list)
-    agreement: float | None = None
-    images: int = 0
-
-
-@dataclass(frozen=True)
 class ReportData:
     title: str
-    rows: list[ReportRow]
+    model_label: str
+    rows: list[Row]
     spec: str
     aipp_config: str | None
     main_row: str
@@ -68,19 +51,16 @@ def table_rows(data: ReportData) -> list[tuple[str, ...]]:
     out = []
     for row in data.rows:
         agree = "-" if row.agreement is None else f"{row.agreement:.2f}"
-        out.append((row.model, row.backend, str(row.batch), row.precision, f"{row.top1:.2f}", f"{row.top5:.2f}",
+        out.append((data.model_label, row.backend, str(row.batch), row.precision, f"{row.top1 or 0.0:.2f}",
+                    f"{row.top5 or 0.0:.2f}",
                     f"{row.images_per_s:.1f}", f"{row.latency_p50_ms:.2f}", f"{row.latency_p99_ms:.2f}", agree))
     return out
 
 
-def write_report(data: ReportData, folder: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """Write ``report.md`` and ``report.html`` into ``folder``; return their paths."""
-    folder = Path(folder)
-    figures = _figures(data)
-    md_path, html_path = folder / "report.md", folder / "report.html"
+def write_report(data: ReportData, md_path: Path, html_path: Path) -> None:
+    """Write the Markdown and the self-contained HTML report."""
     write_text_atomic(md_path, render_markdown(data))
-    write_text_atomic(html_path, render_html(data, figures))
-    return md_path, html_path
+    write_text_atomic(html_path, render_html(data, _figures(data)))
 
 
 def render_markdown(data: ReportData) -> str:
@@ -178,7 +158,7 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def _latency_histogram(rows: list[ReportRow]) -> str:
+def _latency_histogram(rows: list[Row]) -> str:
     import matplotlib.pyplot as plt
 
     with_data = [r for r in rows if r.latencies_ms]

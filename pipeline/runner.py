@@ -1,23 +1,11 @@
 """`pipeline`: [train ->] export -> atc -> preprocess -> run -> evaluate [-> compare] -> report.
 
 Every stage is one library call of its own stage package; this module only decides what
-must run, in which folder, and keys each stage's outputs by its inputs (see ``cache``):
-a rerun after a change redoes exactly the stages downstream of it and says which it
-skipped. Spec changes that do not touch the graph (everything but the crop size) restamp
-the exported ONNX instead of exporting again. A failing stage is named, and the outputs
-of the stages before it stay in the work folder.
-
-Work folder layout::
-
-    pipeline-state.json        stage keys (the cache)
-    train/                     checkpoint.pth, model_best.pth   (with a [train] section)
-    export/exported.onnx       the traced graph, as export wrote it
-    model.onnx                 the same graph with the pipeline's spec stamped in
-    om/model_bs16_force_fp16.* compiled or emulated artifacts, manifests, ATC scripts
-    prep/aipp, prep/float      preprocessed tensors (+ manifest.json, label files)
-    runs/<row>/, runs/<row>_summary.json   ais_bench-style outputs and summaries
-    results/<row>/             result.json (ModelZoo), details.json, compare.json
-    report.md, report.html, summary.json
+must run, and keys each stage's outputs by its inputs (see ``cache``): a rerun after a
+change redoes exactly the stages downstream of it and says which it skipped. Spec changes
+that do not touch the graph (everything but the crop size) restamp the exported ONNX
+instead of exporting again. A failing stage is named, and the outputs of the stages before
+it stay in the work folder (laid out by :class:`~infer_kit.pipeline.layout.WorkFolder`).
 """
 
 from __future__ import annotations
@@ -29,40 +17,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infer_kit.artifacts import describe_model
 from infer_kit.console import log
-from infer_kit.errors import GateFailed, InferKitError
-from infer_kit.fsutil import atomic_write, write_json_atomic
-from infer_kit.metadata import ModelInfo
+from infer_kit.converter import compile_om, export_onnx
+from infer_kit.errors import InferKitError
+from infer_kit.fsutil import atomic_write, read_json, write_json_atomic
+from infer_kit.gates import raise_for_failures
+from infer_kit.metadata import ModelInfo, load_onnx, read_model_info, stamp
 from infer_kit.pipeline.cache import StageCache, file_fingerprint, folder_fingerprint, make_key
 from infer_kit.pipeline.config import PipelineConfig
+from infer_kit.pipeline.layout import WorkFolder
+from infer_kit.pipeline.report import write_report
+from infer_kit.pipeline.report_data import build_report_data
+from infer_kit.pipeline.rows import REFERENCE_ROW, Row, StageOutcome
+from infer_kit.postprocess import compare, evaluate
+from infer_kit.preprocess import preprocess
+from infer_kit.resolve import resolve_spec
+from infer_kit.runtime import run
 from infer_kit.spec import AIPP_SOURCE_FIELDS, PreprocessSpec
-
-REFERENCE_ROW = "onnx_fp32"
-
-
-@dataclass(frozen=True)
-class StageOutcome:
-    stage: str
-    status: str  # "ran" | "cached"
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Row:
-    """One line of the results table: a compiled (or emulated) model, or the fp32 reference."""
-
-    name: str
-    model: Path
-    layout: str
-    batch: int
-    precision: str
-    backend: str
+from infer_kit.trainer import TrainConfig, train
 
 
 @dataclass
 class PipelineResult:
     work_dir: Path
-    rows: list[dict[str, Any]]
+    rows: list[Row]
     outcomes: list[StageOutcome]
     report_md: Path
     report_html: Path
@@ -77,13 +56,17 @@ class PipelineResult:
     def cached(self) -> list[str]:
         return [o.stage for o in self.outcomes if o.status == "cached"]
 
+    def raise_for_gates(self) -> None:
+        """:class:`~infer_kit.errors.GateFailed` (exit 3) naming every row that missed a gate."""
+        raise_for_failures(self.gate_failures)
+
 
 class _Pipeline:
     def __init__(self, config: PipelineConfig, force: bool) -> None:
         self.config = config
-        self.work = config.work_dir
-        self.work.mkdir(parents=True, exist_ok=True)
-        self.cache = StageCache(self.work)
+        self.work = WorkFolder(config.work_dir)
+        self.work.root.mkdir(parents=True, exist_ok=True)
+        self.cache = StageCache(self.work.root)
         self.force = force
         self.outcomes: list[StageOutcome] = []
         self.prep_info: dict[str, dict[str, Any]] = {}
@@ -109,8 +92,11 @@ class _Pipeline:
         try:
             info = body(resume)
         except InferKitError as exc:
-            message = f"pipeline stage '{name}' failed: {exc.message}"
-            raise type(exc)(message, hint=_stage_hint(exc, self.work)) from None
+            kept = f"outputs of earlier stages are kept in {self.work.root}; rerun to continue from this stage"
+            failure = InferKitError(f"pipeline stage '{name}' failed: {exc.message}",
+                                    hint=f"{exc.hint}; {kept}" if exc.hint else kept)
+            failure.exit_code = exc.exit_code
+            raise failure from None
         seconds = time.perf_counter() - started
         self.cache.record(name, key, seconds, info)
         self.outcomes.append(StageOutcome(name, "ran", seconds))
@@ -122,19 +108,15 @@ class _Pipeline:
         section = self.config.train
         if section is None:
             return None
-        from infer_kit.trainer.config import TrainConfig
-
-        out = self.work / "train"
+        out = self.work.train_dir
         options = dict(section.options)
         payload = {"arch": section.arch, "data": folder_fingerprint(section.data), "options": options,
                    "spec": self.config.model.spec}
 
         def body(resume: bool) -> dict[str, Any]:
-            from infer_kit.trainer.train import train
-
             kwargs = {**options, "spec_overrides": dict(self.config.model.spec)}
-            if resume and (out / "checkpoint.pth").is_file():
-                kwargs["resume"] = out / "checkpoint.pth"
+            if resume and self.work.train_checkpoint.is_file():
+                kwargs["resume"] = self.work.train_checkpoint
             try:
                 config = TrainConfig(data=section.data, arch=section.arch, output=out, **kwargs)
             except TypeError as exc:
@@ -142,14 +124,14 @@ class _Pipeline:
             result = train(config)
             return {"best_acc1": result.best_acc1, "fps": result.fps, "table_row": result.table_row()}
 
-        key, info = self.stage("train", payload, [out / "model_best.pth"], body, clear=[out])
+        key, info = self.stage("train", payload, [self.work.best_checkpoint], body, clear=[out])
         self.train_info = info
-        return key, out / "model_best.pth"
+        return key, self.work.best_checkpoint
 
     def export(self, trained: tuple[str, Path] | None) -> tuple[str, Path, PreprocessSpec, ModelInfo]:
         model = self.config.model
         overrides = dict(model.spec)
-        exported = self.work / "export" / "exported.onnx"
+        exported = self.work.exported
         if model.onnx is not None:
             source_key = file_fingerprint(model.onnx)
             exported = model.onnx
@@ -161,8 +143,6 @@ class _Pipeline:
                      "trust": model.trust_checkpoint}
 
             def body(resume: bool) -> dict[str, Any]:
-                from infer_kit.converter.export import export_onnx
-
                 # Only the crop shapes the graph (the key says so); resize comes along so that a
                 # larger crop stays valid. Everything else is stamped afterwards.
                 geometry = {k: overrides[k] for k in ("crop", "resize") if k in overrides and "crop" in overrides}
@@ -178,10 +158,7 @@ class _Pipeline:
     def _stamp(self, source_key: str, exported: Path,
                overrides: dict[str, Any]) -> tuple[str, Path, PreprocessSpec, ModelInfo]:
         """``model.onnx`` = the exported graph with the pipeline's final spec in its metadata."""
-        from infer_kit.metadata import load_onnx, read_model_info, stamp
-        from infer_kit.resolve import resolve_spec
-
-        target = self.work / "model.onnx"
+        target = self.work.model
         info = read_model_info(exported)
         resolved = resolve_spec(model=exported, overrides=overrides)
         if resolved is None or resolved.spec is None:
@@ -201,150 +178,142 @@ class _Pipeline:
         key, _ = self.stage("stamp spec", {"source": source_key, "spec": spec.to_dict()}, [target], body)
         return key, target, spec, info
 
-    def atc(self, model_key: str, model_path: Path, spec: PreprocessSpec) -> list[tuple[str, Row]]:
+    def atc(self, model_key: str, model_path: Path) -> list[tuple[str, Row]]:
         atc = self.config.atc
         aipp_payload = atc.aipp if atc.aipp in ("auto", "none") else file_fingerprint(atc.aipp)
         rows = []
         for precision in atc.precision_modes:
             for batch in atc.batch_sizes:
                 name = f"bs{batch}_{precision}"
-                base = self.work / "om" / f"model_{name}"
+                base = self.work.artifact_base(name)
                 payload = {"model": model_key, "soc": atc.soc, "batch": batch, "precision": precision,
                            "aipp": aipp_payload, "emulate": atc.emulate}
 
                 def body(resume: bool, batch: int = batch, precision: str = precision, base: Path = base) -> dict:
-                    from infer_kit.converter.atc import compile_om
-
                     artifact = compile_om(model_path, soc=atc.soc, batch_sizes=[batch], aipp=atc.aipp,
                                           precision_mode=precision, output=base, emulate=self.config.emulate_flag(),
                                           force=True)[0]
                     return {"kind": artifact.kind, "manifest": str(artifact.paths.manifest)}
 
-                manifest = base.with_name(base.name + ".manifest.json")
-                key, info = self.stage(f"atc {name}", payload, [manifest], body)
-                from infer_kit.artifacts import describe_model
-
+                manifest = self.work.artifact_manifest(name)
+                key, _ = self.stage(f"atc {name}", payload, [manifest], body)
                 description = describe_model(manifest)
                 backend = "OM (Ascend)" if description.kind == "om" else "emulated OM (ORT)"
-                layout = description.layout or "float"
-                rows.append((key, Row(name, manifest, layout, batch, precision, backend)))
+                rows.append((key, Row(name, manifest, description.layout or "float", batch, precision, backend)))
         return rows
 
     def preprocess(self, layout: str, spec: PreprocessSpec) -> tuple[str, Path]:
         data = self.config.data
-        dst = self.work / "prep" / layout
+        dst = self.work.prep_dir(layout)
         relevant = {k: v for k, v in spec.to_dict().items() if layout == "float" or k in AIPP_SOURCE_FIELDS}
         # The labels are checked here but do not change the tensors: a label fix reruns only evaluate.
         payload = {"images": folder_fingerprint(data.images), "limit": data.limit, "layout": layout,
                    "spec": relevant}
 
         def body(resume: bool) -> dict[str, Any]:
-            from infer_kit.preprocess.stage import preprocess
-
             result = preprocess(data.images, dst, spec=spec, layout=layout, workers=data.workers, limit=data.limit,
                                 labels=data.labels, resume=resume)
             return {"count": result.count, "labels": str(result.labels_path) if result.labels_path else None,
                     "class_index": str(result.class_index_path) if result.class_index_path else None}
 
-        key, info = self.stage(f"preprocess {layout}", payload, [dst / "manifest.json"], body, clear=[dst])
+        key, info = self.stage(f"preprocess {layout}", payload, [self.work.prep_manifest(layout)], body, clear=[dst])
         self.prep_info[layout] = info
         return key, dst
 
     def run(self, row: Row, row_key: str, prep_key: str, prep: Path) -> str:
         run_cfg = self.config.run
-        runs = self.work / "runs"
-        result_dir = runs / row.name
+        result_dir, summary = self.work.run_dir(row.name), self.work.run_summary(row.name)
         payload = {"model": row_key, "inputs": prep_key, "outfmt": run_cfg.outfmt, "threads": run_cfg.threads,
                    "batch": row.batch, "warmup": run_cfg.warmup_count}
 
         def body(resume: bool) -> dict[str, Any]:
-            from infer_kit.runtime.stage import run
-
-            result = run(row.model if row.name == REFERENCE_ROW else _runnable(row.model), prep, runs,
-                         output_dirname=row.name, outfmt=run_cfg.outfmt, batchsize=row.batch,
-                         warmup_count=run_cfg.warmup_count, threads=run_cfg.threads, resume=resume)
+            model = row.model if row.is_reference else describe_model(row.model).path
+            result = run(model, prep, self.work.runs_dir, output_dirname=row.name, outfmt=run_cfg.outfmt,
+                         batchsize=row.batch, warmup_count=run_cfg.warmup_count, threads=run_cfg.threads,
+                         resume=resume)
             return {"summary": str(result.summary_path)}
 
-        summary = runs / f"{row.name}_summary.json"
         key, _ = self.stage(f"run {row.name}", payload, [result_dir, summary], body, clear=[result_dir, summary])
         return key
 
-    def evaluate(self, row: Row, run_key: str, labels: Path) -> tuple[str, Any]:
-        out = self.work / "results" / row.name
+    def evaluate(self, row: Row, run_key: str, labels: Path) -> dict[str, Any]:
+        outputs = [self.work.result_json(row.name), self.work.details_json(row.name)]
         payload = {"run": run_key, "labels": file_fingerprint(labels), "topk": self.config.evaluate.topk,
                    "limit": self.config.data.limit}
 
         def body(resume: bool) -> dict[str, Any]:
-            from infer_kit.postprocess.evaluation import evaluate
-
             # With [data] limit only the first N images run, so the label file covers more than the outputs.
-            result = evaluate(self.work / "runs" / row.name, labels, output=out / "result.json",
-                              details=out / "details.json", topk=self.config.evaluate.topk,
-                              allow_partial=self.config.data.limit is not None)
-            return {"top1": result.top1, "top5": result.top5, "images": result.images}
+            result = evaluate(self.work.run_dir(row.name), labels, output=outputs[0], details=outputs[1],
+                              topk=self.config.evaluate.topk, allow_partial=self.config.data.limit is not None)
+            return {"top1": result.top1, "top5": result.top5, "images": result.images, "classes": result.classes}
 
-        return self.stage(f"evaluate {row.name}", payload, [out / "result.json", out / "details.json"], body)
+        return self.stage(f"evaluate {row.name}", payload, outputs, body)[1]
 
     def compare(self, row: Row, run_key: str, reference_key: str, labels: Path) -> dict[str, Any]:
-        out = self.work / "results" / row.name / "compare.json"
+        out = self.work.compare_json(row.name)
         payload = {"run": run_key, "reference": reference_key, "labels": file_fingerprint(labels)}
 
         def body(resume: bool) -> dict[str, Any]:
-            from infer_kit.postprocess.comparison import compare
-
-            result = compare(self.work / "runs" / row.name, self.work / "runs" / REFERENCE_ROW, labels=labels,
+            result = compare(self.work.run_dir(row.name), self.work.run_dir(REFERENCE_ROW), labels=labels,
                              output=out)
             return {"top1_agreement": result.top1_agreement, "max_abs_diff": result.max_abs_diff,
                     "cosine_min": result.cosine_min, "changed": len(result.changed)}
 
         return self.stage(f"compare {row.name}", payload, [out], body)[1]
 
+    # ---- gates ---------------------------------------------------------------------------
+    def gate_failures(self, rows: list[tuple[Row, dict[str, Any], dict[str, Any] | None]]) -> list[str]:
+        """One message per gate a row misses, named by the row."""
+        gates = self.config.gates
+        failures = []
+        for row, evaluation, comparison in rows:
+            messages = gates.accuracy_failures(top1=evaluation["top1"], top5=evaluation.get("top5"),
+                                               classes=evaluation.get("classes", 0))
+            if comparison is not None:
+                messages += gates.agreement_failures(disagreements=comparison["changed"],
+                                                     images=evaluation["images"])
+            failures += [f"{row.name}: {message}" for message in messages]
+        return failures
 
 
 def run_pipeline(config: PipelineConfig, *, force: bool = False) -> PipelineResult:
     """Run (or reuse) every stage the config asks for and write the report; gates are checked last."""
-    from infer_kit.pipeline.summary import build_report_data, check_gates, row_record
-
     pipe = _Pipeline(config, force)
+    work = pipe.work
     trained = pipe.train()
     model_key, model_path, spec, model_info = pipe.export(trained)
-    rows = pipe.atc(model_key, model_path, spec)
+    rows = pipe.atc(model_key, model_path)
     if config.compare.reference:
         rows.append((model_key, Row(REFERENCE_ROW, model_path, "float", max(config.atc.batch_sizes), "fp32",
                                     "ONNX Runtime")))
     preps = {layout: pipe.preprocess(layout, spec) for layout in sorted({row.layout for _, row in rows})}
     labels = _labels(config, pipe.prep_info)
 
-    records = []
+    planned = []
     run_keys = {}
     for row_key, row in rows:
         prep_key, prep = preps[row.layout]
         run_keys[row.name] = pipe.run(row, row_key, prep_key, prep)
-        _, evaluation = pipe.evaluate(row, run_keys[row.name], labels)
-        records.append((row, evaluation))
-    comparisons = {}
-    if config.compare.reference:
-        for row, _ in records:
-            if row.name != REFERENCE_ROW:
-                comparisons[row.name] = pipe.compare(row, run_keys[row.name], run_keys[REFERENCE_ROW], labels)
+        planned.append((row, pipe.evaluate(row, run_keys[row.name], labels)))
+    results = []
+    for row, evaluation in planned:
+        comparison = None
+        if config.compare.reference and not row.is_reference:
+            comparison = pipe.compare(row, run_keys[row.name], run_keys[REFERENCE_ROW], labels)
+        results.append((row, evaluation, comparison))
 
-    rows_out = [row_record(pipe.work, row, evaluation, comparisons.get(row.name)) for row, evaluation in records]
-    data = build_report_data(config, pipe.work, spec, model_info, rows_out, pipe.outcomes, labels, pipe.prep_info,
+    measured = [row.measured(read_json(work.run_summary(row.name), what="run summary"), evaluation, comparison,
+                             work.result_json(row.name))
+                for row, evaluation, comparison in results]
+    data = build_report_data(config, work, spec, model_info, measured, pipe.outcomes, labels, pipe.prep_info,
                              pipe.train_info)
-    from infer_kit.pipeline.report import write_report
-
-    md, html = write_report(data, pipe.work)
-    summary_path = pipe.work / "summary.json"
-    write_json_atomic(summary_path, {"name": config.name, "spec": spec.to_dict(), "rows": rows_out,
-                                     "stages": [o.__dict__ for o in pipe.outcomes], "report": str(html)})
-    result = PipelineResult(pipe.work, rows_out, pipe.outcomes, md, html, summary_path)
-    result.gate_failures = check_gates(config, rows_out, comparisons)
-    return result
-
-
-def raise_for_gates(result: PipelineResult) -> None:
-    if result.gate_failures:
-        raise GateFailed("; ".join(result.gate_failures))
+    write_report(data, work.report_md, work.report_html)
+    write_json_atomic(work.summary_json, {"name": config.name, "spec": spec.to_dict(),
+                                          "rows": [row.record() for row in measured],
+                                          "stages": [o.__dict__ for o in pipe.outcomes],
+                                          "report": str(work.report_html)})
+    return PipelineResult(work.root, measured, pipe.outcomes, work.report_md, work.report_html, work.summary_json,
+                          gate_failures=pipe.gate_failures(results))
 
 
 def _labels(config: PipelineConfig, prep_info: dict[str, dict[str, Any]]) -> Path:
@@ -359,21 +328,8 @@ def _labels(config: PipelineConfig, prep_info: dict[str, dict[str, Any]]) -> Pat
     )
 
 
-def _runnable(manifest: Path) -> Path:
-    """The model file an artifact manifest names (what ``run`` takes)."""
-    from infer_kit.artifacts import describe_model
-
-    return describe_model(manifest).path
-
-
 def _remove(path: Path) -> None:
     if path.is_dir():
         shutil.rmtree(path)
     elif path.exists():
         path.unlink()
-
-
-def _stage_hint(exc: InferKitError, work: Path) -> str:
-    kept = f"outputs of earlier stages are kept in {work}; rerun to continue from this stage"
-    return f"{exc.hint}; {kept}" if exc.hint else kept
-

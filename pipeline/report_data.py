@@ -1,0 +1,126 @@
+"""What the report shows, gathered from the work folder: the rows, the main row's details, names, provenance."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from infer_kit.fsutil import read_json
+from infer_kit.labels import image_key, read_class_index
+from infer_kit.pipeline.layout import WorkFolder
+from infer_kit.pipeline.report import Misclassified, ReportData
+from infer_kit.pipeline.rows import Row, StageOutcome
+from infer_kit.spec import PreprocessSpec
+
+if TYPE_CHECKING:
+    from infer_kit.metadata import ModelInfo
+    from infer_kit.pipeline.config import PipelineConfig
+
+MAX_THUMBNAILS = 12
+MAX_CONFUSIONS = 10
+
+
+def build_report_data(config: PipelineConfig, work: WorkFolder, spec: PreprocessSpec, model: ModelInfo,
+                      rows: list[Row], outcomes: list[StageOutcome], labels: Path,
+                      prep_info: dict[str, dict[str, Any]], train_info: dict[str, Any] | None = None) -> ReportData:
+    main = next((r for r in rows if not r.is_reference), rows[0])
+    details = read_json(work.details_json(main.name), what="evaluation details")
+    names = _class_names(model, labels, prep_info)
+
+    def name(index: int, fallback: str | None = None) -> str:
+        if 0 <= index < len(names):
+            return names[index]
+        return fallback or str(index)
+
+    per_class = [(name(c["label"], c.get("name")), 100 * c["top1_accuracy"], c["images"]) for c in details["per_class"]]
+    confusions = [(name(p["label"], p.get("label_name")), name(p["predicted"], p.get("predicted_name")), p["count"])
+                  for p in details["confusion_pairs"][:MAX_CONFUSIONS]]
+    missed = details["misclassified"][:MAX_THUMBNAILS]
+    paths = _image_paths(config.data.images, {m["image"] for m in missed})
+    misclassified = [Misclassified(paths.get(m["image"]), m["image"], name(m["label"]), name(m["predicted"][0]))
+                     for m in missed]
+    return ReportData(
+        title=f"infer-kit report: {config.name}",
+        model_label=model.arch or config.name,
+        rows=rows,
+        spec=spec.describe(),
+        aipp_config=_aipp_config(work),
+        main_row=main.name,
+        headline=_headline(main, rows, train_info),
+        per_class=per_class,
+        confusions=confusions,
+        misclassified=misclassified,
+        stages=[(o.stage, o.status, o.seconds) for o in outcomes],
+        provenance=_provenance(config, work),
+    )
+
+
+def _headline(main: Row, rows: list[Row], train_info: dict[str, Any] | None) -> list[str]:
+    top5 = "" if main.top5 is None else f" / top-5 {main.top5:.2f} %"
+    lines = [f"{main.images:,} images: top-1 {main.top1:.2f} %{top5} ({main.name})"]
+    agreements = [r.agreement for r in rows if r.agreement is not None]
+    if agreements:
+        lines.append(f"every row agrees with the fp32 ONNX model on the top-1 of at least {min(agreements):.2f} % "
+                     "of the images")
+    if train_info and train_info.get("best_acc1") is not None:
+        lines.append(f"the trainer's own evaluation: Acc@1 {train_info['best_acc1']:.2f} % "
+                     f"(seeds' table row: {train_info.get('table_row', '').strip()})")
+    return lines
+
+
+def _class_names(model: ModelInfo, labels: Path, prep_info: dict[str, dict[str, Any]]) -> list[str]:
+    """Human-readable names from a class_index.json (beside the labels or the tensors), else the checkpoint's."""
+    candidates = [labels.parent / "class_index.json"]
+    candidates += [Path(info["class_index"]) for info in prep_info.values() if info.get("class_index")]
+    for candidate in candidates:
+        if candidate.is_file():
+            return [name for _, name in read_class_index(candidate)]
+    classes = model.provenance.get("classes")
+    return [str(c) for c in json.loads(classes)] if classes else []
+
+
+def _image_paths(images: Path, keys: set[str]) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    if not keys:
+        return found
+    for path in images.rglob("*"):
+        key = image_key(path.name)
+        if key in keys and path.is_file():
+            found.setdefault(key, path)
+            if len(found) == len(keys):
+                break
+    return found
+
+
+def _aipp_config(work: WorkFolder) -> str | None:
+    for manifest in work.artifact_manifests():
+        text = read_json(manifest, what="artifact manifest").get("aipp_config")
+        if text:
+            return str(text)
+    return None
+
+
+def _provenance(config: PipelineConfig, work: WorkFolder) -> dict[str, Any]:
+    from importlib import metadata
+
+    from infer_kit import __version__
+
+    versions = {}
+    for package in ("torch", "onnx", "onnxruntime", "timm"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    manifests = work.artifact_manifests()
+    argv = read_json(manifests[0], what="artifact manifest").get("atc_argv") if manifests else None
+    return {
+        "config": str(config.source) if config.source else "flags",
+        "images": str(config.data.images),
+        "soc": config.atc.soc,
+        "atc argv": " ".join(argv) if argv else None,
+        "infer-kit": __version__,
+        **versions,
+        "python": platform.python_version(),
+    }
