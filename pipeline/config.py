@@ -209,7 +209,8 @@ def config_from_dict(raw: dict[str, Any], *, base: Path, where: str, source: Pat
     try:
         config.gates.check_topk(config.evaluate.topk)
     except InferKitError as exc:
-        raise InferKitError(f"{where}: [evaluate]/[compare] {exc.message.replace('--', '').replace('-', '_')}") from None
+        key_text = exc.message.replace("--", "").replace("-", "_")  # --min-top1 -> min_top1
+        raise InferKitError(f"{where}: [evaluate]/[compare] {key_text}") from None
     return config
 
 
