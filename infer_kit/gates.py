@@ -21,10 +21,9 @@ class Gates:
     max_disagreement: float | None = None
 
     def __post_init__(self) -> None:
-        for flag, value in (("--min-top1", self.min_top1), ("--min-top5", self.min_top5),
-                            ("--max-disagreement", self.max_disagreement)):
-            if value is not None and not 0 <= value <= 100:
-                raise InferKitError(f"{flag} is a percentage between 0 and 100, not {value}")
+        check_percentage("--min-top1", self.min_top1)
+        check_percentage("--min-top5", self.min_top5)
+        check_percentage("--max-disagreement", self.max_disagreement)
 
     def check_topk(self, topk: int) -> None:
         """A top-5 gate needs at least five ranks scored (checked before any work)."""
@@ -50,6 +49,12 @@ class Gates:
             return []
         return [f"runs disagree on {disagreements} of {images} images ({what}): {percent:.3f}% is above the limit "
                 f"{self.max_disagreement:g}%"]
+
+
+def check_percentage(name: str, value: float | None) -> None:
+    """A threshold is a percentage; ``name`` is how the user spelled it (a flag or a config key)."""
+    if value is not None and not 0 <= value <= 100:
+        raise InferKitError(f"{name} is a percentage between 0 and 100, not {value}")
 
 
 def raise_for_failures(failures: list[str], *, note: str = "") -> None:

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from infer_kit.errors import InferKitError
-from infer_kit.gates import Gates
+from infer_kit.gates import Gates, check_percentage
 from infer_kit.result_files import OUTFMTS
 from infer_kit.spec import PreprocessSpec
 
@@ -194,7 +194,14 @@ def config_from_dict(raw: dict[str, Any], *, base: Path, where: str, source: Pat
     name = raw.get("name", "pipeline")
     if not isinstance(name, str):
         raise InferKitError(f"{where}: name must be a string")
-    config = PipelineConfig(
+    evaluate = sections["evaluate"] or EvaluateSection()
+    compare = sections["compare"] or CompareSection()
+    for key, value in (("[evaluate] min_top1", evaluate.min_top1), ("[evaluate] min_top5", evaluate.min_top5),
+                       ("[compare] max_disagreement", compare.max_disagreement)):
+        check_percentage(f"{where}: {key}", value)
+    if evaluate.min_top5 is not None and evaluate.topk < 5:
+        raise InferKitError(f"{where}: [evaluate] min_top5 needs topk 5 or more, not {evaluate.topk}")
+    return PipelineConfig(
         work_dir=(base / work_dir).resolve(),
         name=name,
         train=sections["train"],
@@ -202,16 +209,10 @@ def config_from_dict(raw: dict[str, Any], *, base: Path, where: str, source: Pat
         data=sections["data"],
         atc=sections["atc"] or AtcSection(),
         run=run,
-        evaluate=sections["evaluate"] or EvaluateSection(),
-        compare=sections["compare"] or CompareSection(),
+        evaluate=evaluate,
+        compare=compare,
         source=source,
     )
-    try:
-        config.gates.check_topk(config.evaluate.topk)
-    except InferKitError as exc:
-        key_text = exc.message.replace("--", "").replace("-", "_")  # --min-top1 -> min_top1
-        raise InferKitError(f"{where}: [evaluate]/[compare] {key_text}") from None
-    return config
 
 
 def _section(cls: type, raw: Any, base: Path, where: str, name: str) -> Any:
