@@ -17,27 +17,18 @@ from infer_kit.aipp.config import AippOp
 from infer_kit.aipp.csc import identify_yuv_matrix, rgb_to_nv12
 from infer_kit.aipp.geometry import resolve_geometry, source_shape
 from infer_kit.errors import InferKitError
+from infer_kit.imageops import center_crop, resize_to_cover
 
 TENSOR_SUFFIXES = (".bin", ".npy")
 
 
 def fit_image(image: object, height: int, width: int) -> np.ndarray:
-    """uint8 RGB ``(height, width, 3)``: short side resized (bilinear), then centre-cropped."""
+    """uint8 RGB ``(height, width, 3)``: resized to cover (bilinear, the ModelZoo way), then centre-cropped."""
     from PIL import Image
 
     assert isinstance(image, Image.Image)
-    rgb = image.convert("RGB")
-    w, h = rgb.size
-    scale = max(height / h, width / w)
-    if (w, h) != (width, height) and scale != 1.0:
-        if h * width <= w * height:  # height is the side that reaches its target first
-            new_h, new_w = height, int(height * w / h)
-        else:
-            new_w, new_h = width, int(width * h / w)
-        rgb = rgb.resize((new_w, new_h), Image.BILINEAR)
-        w, h = rgb.size
-    top, left = int(round((h - height) / 2)), int(round((w - width) / 2))
-    return np.asarray(rgb.crop((left, top, left + width, top + height)), dtype=np.uint8)
+    covered = resize_to_cover(image.convert("RGB"), width, height)
+    return np.asarray(center_crop(covered, width, height), dtype=np.uint8)
 
 
 def load_source(path: str | os.PathLike[str], op: AippOp, *, model_hw: tuple[int, int] | None = None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from PIL import Image
 
-from infer_kit.spec import PreprocessSpec
+from infer_kit.spec import PreprocessSpec, cover_size
 
 RESAMPLING = {
     "nearest": Image.Resampling.NEAREST,
@@ -23,15 +23,22 @@ RESAMPLING = {
 
 def resize_short_side(image: Image.Image, spec: PreprocessSpec) -> Image.Image:
     """Resize so the short side equals ``spec.resize`` (no-op when it already does)."""
-    size = spec.resized_size(*image.size)
+    return resize_to_cover(image, spec.resize, spec.resize, spec.interpolation, spec.long_side)
+
+
+def resize_to_cover(image: Image.Image, width: int, height: int, interpolation: str = "bilinear",
+                    long_side: str = "floor") -> Image.Image:
+    """Resize so the image covers ``width x height`` with one side exact (see `infer_kit.spec.cover_size`)."""
+    size = cover_size(*image.size, width, height, long_side)
     if size == image.size:
         return image
-    return image.resize(size, RESAMPLING[spec.interpolation])
+    return image.resize(size, RESAMPLING[interpolation])
 
 
-def center_crop(image: Image.Image, side: int) -> Image.Image:
-    """The ``side x side`` centre crop, offsets rounded half to even as the ModelZoo does."""
-    width, height = image.size
-    top = int(round((height - side) / 2.0))
-    left = int(round((width - side) / 2.0))
-    return image.crop((left, top, left + side, top + side))
+def center_crop(image: Image.Image, width: int, height: int | None = None) -> Image.Image:
+    """The ``width x height`` (default square) centre crop, offsets rounded half to even as the ModelZoo does."""
+    height = width if height is None else height
+    w, h = image.size
+    top = int(round((h - height) / 2.0))
+    left = int(round((w - width) / 2.0))
+    return image.crop((left, top, left + width, top + height))

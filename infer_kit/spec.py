@@ -90,12 +90,7 @@ class PreprocessSpec:
 
     def resized_size(self, width: int, height: int) -> tuple[int, int]:
         """(width, height) after resizing the short side to ``resize``."""
-        short, long_ = (width, height) if width <= height else (height, width)
-        if short == self.resize:
-            return width, height
-        scaled = self.resize * long_ / short
-        new_long = int(scaled) if self.long_side == "floor" else int(round(scaled))
-        return (self.resize, new_long) if width <= height else (new_long, self.resize)
+        return cover_size(width, height, self.resize, self.resize, self.long_side)
 
     # ---- per-layout tensor description ----------------------------------------------
     def sample_shape(self, layout: str) -> tuple[int, int, int]:
@@ -188,6 +183,21 @@ class PreprocessSpec:
             f"resize {self.resize} -> crop {self.crop}, {self.interpolation}, {self.channel_order}, "
             f"mean {_fmt(self.mean)}, std {_fmt(self.std)}"
         )
+
+
+def cover_size(width: int, height: int, target_w: int, target_h: int, long_side: str = "floor") -> tuple[int, int]:
+    """The size an image is resized to so that it covers ``target_w x target_h`` (then centre-cropped to it).
+
+    The side that reaches its target first gets it exactly; the other is scaled in proportion and
+    truncated (``long_side="floor"``, the ModelZoo's ``int()``) or rounded. An image that already
+    covers the target with one side exact is left alone.
+    """
+    if (width, height) == (target_w, target_h) or max(target_h / height, target_w / width) == 1.0:
+        return width, height
+    rounding = int if long_side == "floor" else (lambda x: int(round(x)))
+    if height * target_w <= width * target_h:  # the height reaches its target first
+        return rounding(target_h * width / height), target_h
+    return target_w, rounding(target_w * height / width)
 
 
 def _fmt(value: Any) -> str:
