@@ -9,15 +9,12 @@ missing ``var_reci_chn_*`` is 1.0.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from infer_kit.aipp.fields import ENUMS, FIELD_BY_NAME, FIELDS
 from infer_kit.errors import InferKitError
-
-YUV_INPUTS = ("YUV420SP_U8", "YUV400_U8", "YUYV_U8", "YUV422SP_U8", "AYUV444_U8")
 
 # GE's SetCscDefaultValue: YUV420SP input -> BT.601 narrow YUV->BGR; any other input -> RGB->YUV.
 DEFAULT_YUV2BGR = ((298, 516, 0), (298, -100, -208), (298, 0, 409))
@@ -120,10 +117,6 @@ class AippOp:
     def input_format(self) -> str:
         return str(self.get("input_format"))
 
-    @property
-    def is_yuv(self) -> bool:
-        return self.input_format in YUV_INPUTS
-
     def csc_matrix(self) -> tuple[tuple[int, int, int], ...]:
         return tuple(tuple(int(self.get(f"matrix_r{r}c{c}")) for c in range(3)) for r in range(3))  # type: ignore[return-value]
 
@@ -144,19 +137,6 @@ class AippOp:
 
     def var_reci(self) -> tuple[float, float, float, float]:
         return tuple(float(self.get(f"var_reci_chn_{i}")) for i in range(4))  # type: ignore[return-value]
-
-    def same_values(self, other: AippOp, *, rel_tol: float = 0.0) -> bool:
-        """Equal field sets and values (floats within ``rel_tol``)."""
-        if set(self.values) != set(other.values):
-            return False
-        for name, mine in self.values.items():
-            theirs = other.values[name]
-            if isinstance(mine, float) and not math.isclose(mine, theirs, rel_tol=rel_tol, abs_tol=0.0):
-                if not (math.isnan(mine) and math.isnan(theirs)):
-                    return False
-            elif not isinstance(mine, float) and mine != theirs:
-                return False
-        return True
 
 
 @dataclass(frozen=True)

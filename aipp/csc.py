@@ -39,8 +39,6 @@ _RGB2YUV: dict[str, tuple[Matrix, tuple[int, int, int]]] = {
     "bt709-narrow": (((47, 157, 16), (-26, -87, 112), (112, -102, -10)), (16, 128, 128)),
     "bt709-wide": (((55, 183, 19), (-29, -99, 128), (128, -116, -12)), (0, 128, 128)),
 }
-YUV2GRAY: Matrix = ((256, 0, 0), (0, 0, 0), (0, 0, 0))
-RGB2GRAY: Matrix = ((76, 150, 30), (0, 0, 0), (0, 0, 0))
 
 # (Kr, Kb, narrow range) of each standard, for encoding test images.
 _LUMA: dict[str, tuple[float, float, bool]] = {

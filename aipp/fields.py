@@ -21,8 +21,6 @@ INPUT_FORMATS = (
     "ARGB8888_U8", "YUYV_U8", "YUV422SP_U8", "AYUV444_U8", "RAW10", "RAW12", "RAW16", "RAW24",
     "RGB16", "RGB20", "RGB24", "RGB8_IR", "RGB16_IR", "RGB24_IR",
 )
-# The formats the ATC docs list for static AIPP on Ascend 310/310P/910.
-DOCUMENTED_FORMATS = ("YUV420SP_U8", "XRGB8888_U8", "RGB888_U8", "YUV400_U8")
 
 ENUMS: dict[str, tuple[str, ...]] = {"aipp_mode": AIPP_MODES, "input_format": INPUT_FORMATS}
 
@@ -124,8 +122,3 @@ def _fields() -> tuple[FieldSpec, ...]:
 
 FIELDS: tuple[FieldSpec, ...] = _fields()
 FIELD_BY_NAME: dict[str, FieldSpec] = {spec.name: spec for spec in FIELDS}
-GROUPS = ("mode", "geometry", "csc", "dtc")
-
-
-def field_spec(name: str) -> FieldSpec | None:
-    return FIELD_BY_NAME.get(name)

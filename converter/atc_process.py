@@ -8,6 +8,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from infer_kit.artifacts import ArtifactPaths
 from infer_kit.console import log
 from infer_kit.converter.atc_command import render_command
 from infer_kit.errors import BackendUnavailable, InferKitError
@@ -75,7 +76,7 @@ def run_atc(argv: Sequence[str], cwd: Path, base: str) -> str:
 
 def find_om(base: Path) -> Path | None:
     """``<base>.om``, or ``<base>_<os>_<arch>.om`` as newer CANN names dynamic-shape models."""
-    plain = base.with_name(base.name + ".om")
+    plain = ArtifactPaths(base).om
     if plain.is_file():
         return plain
     for candidate in sorted(base.parent.glob(base.name + "_*_*.om")):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from infer_kit.aipp import DEFAULT_ASSUMPTIONS, AippOp, Assumptions, aipp_subgraph, resolve_geometry, source_shape
-from infer_kit.artifacts import TensorDesc, onnx_io
+from infer_kit.artifacts import onnx_io
 from infer_kit.errors import InferKitError
 
 if TYPE_CHECKING:
@@ -122,13 +122,6 @@ def _attach_aipp(model: onnx.ModelProto, input_name: str, op: AippOp, input_hw: 
     new_input = helper.make_tensor_value_info(input_name, TensorProto.UINT8, [batch, *src])
     index = next(i for i, v in enumerate(graph.input) if v.name == input_name)
     graph.input[index].CopyFrom(new_input)
-
-
-def emulated_io(model: onnx.ModelProto, aipp: AippOp | None) -> tuple[list[TensorDesc], list[TensorDesc]]:
-    """Input/output descriptions of an emulated model (AIPP input marked NHWC)."""
-    inputs, outputs = onnx_io(model)
-    described = [TensorDesc(t.name, t.shape, t.dtype, "NHWC" if aipp is not None else "NCHW") for t in inputs]
-    return described, [TensorDesc(t.name, t.shape, t.dtype, "ND") for t in outputs]
 
 
 def check_runs_at_batch(model: onnx.ModelProto, batch: int, where: str) -> None:

@@ -77,10 +77,6 @@ def check_precision_mode(mode: str, *, emulate: bool) -> str:
     return mode
 
 
-def is_float16_mode(mode: str) -> bool:
-    return EMULATION.get(mode) in ("fp16", "mixed", "cube-fp16")
-
-
 def apply_precision_mode(model: onnx.ModelProto, mode: str) -> onnx.ModelProto:
     """A copy of ``model`` computing as ATC's ``mode`` would (see the module table)."""
     import onnx

@@ -30,10 +30,8 @@ from infer_kit.spec import PreprocessSpec
 
 CHECKPOINT_NAME = "checkpoint.pth"
 BEST_NAME = "model_best.pth"
-# The keys 'infer-kit train' writes; the first five are what a resume needs.
+# What a resume needs of a training checkpoint (training_checkpoint() writes these and more).
 REQUIRED_KEYS = ("epoch", "arch", "state_dict", "preprocess_spec", "classes")
-TRAINING_KEYS = (*REQUIRED_KEYS[:3], "best_acc1", "optimizer", "scaler", "scheduler", *REQUIRED_KEYS[3:],
-                 "num_classes", "train_config")
 
 
 @dataclass(frozen=True)
@@ -51,7 +49,7 @@ class CheckpointMeta:
 def training_checkpoint(*, epoch: int, arch: str, state_dict: dict[str, Any], best_acc1: float,
                         optimizer: dict[str, Any], scaler: dict[str, Any], scheduler: dict[str, Any],
                         spec: PreprocessSpec, classes: list[str], train_config: dict[str, Any]) -> dict[str, Any]:
-    """The dictionary a training checkpoint holds (keys in :data:`TRAINING_KEYS` order)."""
+    """The dictionary a training checkpoint holds."""
     return {
         "epoch": int(epoch),
         "arch": arch,

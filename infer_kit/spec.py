@@ -175,9 +175,6 @@ class PreprocessSpec:
                 out.append(f"{name} {_fmt(mine)} vs {_fmt(theirs)}")
         return out
 
-    def matches(self, other: PreprocessSpec) -> bool:
-        return not self.differences(other)
-
     def describe(self) -> str:
         return (
             f"resize {self.resize} -> crop {self.crop}, {self.interpolation}, {self.channel_order}, "

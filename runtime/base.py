@@ -144,12 +144,6 @@ def list_runners() -> list[RunnerStatus]:
     return [runner_status(name) for name in RUNNERS]
 
 
-def runner_options(name: str) -> frozenset[str]:
-    """The options runner ``name`` takes."""
-    entry = _entry(name)
-    return getattr(importlib.import_module(entry.module), entry.class_name).options
-
-
 def open_runner(name: str, model: Any, **options: Any) -> Runner:
     """Open ``model`` with runner ``name``; an option the runner does not take is an error."""
     status = runner_status(name)

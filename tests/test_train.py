@@ -14,7 +14,7 @@ from infer_kit.labels import read_val_labels
 from infer_kit.spec import PreprocessSpec
 from infer_kit.trainer.config import TrainConfig
 from infer_kit.trainer.datasets import write_digits
-from infer_kit.trainer.train import train
+from infer_kit.trainer.training import train
 
 ARCH = "resnet10t"
 SPEC = {"resize": 16, "crop": 16, "mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5), "interpolation": "bilinear"}
@@ -91,7 +91,7 @@ def test_evaluate_mode_reproduces_the_checkpoint_accuracy(trained, digits: Path,
 
 
 def test_resume_continues_exactly_where_an_interrupted_run_stopped(digits: Path, tmp_path: Path, monkeypatch) -> None:
-    import infer_kit.trainer.train as stage
+    import infer_kit.trainer.training as stage
 
     changes = {"epochs": 2, "augment": "light", "workers": 1, "warmup_epochs": 0.5}
     whole = train(_config(digits, tmp_path / "whole", **changes))
@@ -120,7 +120,7 @@ def test_resume_continues_exactly_where_an_interrupted_run_stopped(digits: Path,
 
 
 def test_amp_bf16_trains_on_cpu_with_fp32_master_weights(digits: Path, tmp_path: Path, monkeypatch) -> None:
-    import infer_kit.trainer.train as stage
+    import infer_kit.trainer.training as stage
 
     head_dtypes: set[torch.dtype] = set()
     real_create = stage.create_model

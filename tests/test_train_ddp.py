@@ -12,7 +12,7 @@ import torch
 from infer_kit.trainer.config import TrainConfig
 from infer_kit.trainer.datasets import write_digits
 from infer_kit.trainer.distributed import launch
-from infer_kit.trainer.train import TrainResult, train_worker
+from infer_kit.trainer.training import TrainResult, train_worker
 
 
 def _train_and_keep_weights(config: TrainConfig) -> TrainResult:

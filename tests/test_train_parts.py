@@ -19,7 +19,7 @@ from infer_kit.trainer.config import TrainConfig
 from infer_kit.trainer.data import ShardSampler, check_same_classes, eval_transform, scan_split, train_transform
 from infer_kit.trainer.engine import resolve_precision, topk_correct
 from infer_kit.trainer.schedule import build_scheduler, lr_factor
-from infer_kit.trainer.train import build_optimizer
+from infer_kit.trainer.training import build_optimizer
 
 SPECS = {
     "resnet": get_preset("resnet"),
@@ -212,7 +212,7 @@ def test_config_rejects_unusable_values(changes: dict, message: str) -> None:
 
 
 def test_seeded_epochs_replay_identically() -> None:
-    from infer_kit.trainer.train import seed_everything
+    from infer_kit.trainer.training import seed_everything
 
     seed_everything(3, 2, 0)
     first = (torch.rand(3), np.random.rand())

@@ -2,7 +2,7 @@
 
 from infer_kit.trainer.config import TrainConfig
 from infer_kit.trainer.datasets import FASHION_MNIST_SOURCE, DatasetResult, write_digits, write_fashion_mnist
-from infer_kit.trainer.train import TABLE_HEADER, TrainResult, train
+from infer_kit.trainer.training import TABLE_HEADER, TrainResult, train
 
 __all__ = [
     "FASHION_MNIST_SOURCE", "TABLE_HEADER", "DatasetResult", "TrainConfig", "TrainResult", "train", "write_digits",
