@@ -34,7 +34,7 @@ from infer_kit.result_files import OUTFMTS
 def command(config: Path | None, force: bool, **flags: Any) -> None:
     """Run export -> atc -> preprocess -> run -> evaluate (-> compare) and write a report.
 
-    CONFIG is a TOML file (see infer_kit/pipeline/config.py and examples/); flags set or
+    CONFIG is a TOML file (see pipeline/config.py and examples/); flags set or
     override its keys. Each stage is cached by a key of its inputs: a rerun after a change
     redoes only the stages it affects. Exit 3 when a gate fails (after the report is written).
 
