@@ -21,12 +21,13 @@ def command(name: str | None, as_json: bool, **kwargs: object) -> None:
       infer-kit models vit_small_patch16_224 --json
     """
     from infer_kit.registry import SEED_MODELS, get_model
+    from infer_kit.resolve import resolve_spec
 
     overrides = pop_spec_overrides(kwargs)
     entries = [get_model(name)] if name else list(SEED_MODELS.values())
     rows = []
     for entry in entries:
-        spec = entry.spec.with_overrides(**overrides)
+        spec = resolve_spec(arch=entry.name, overrides=overrides).spec
         rows.append({"name": entry.name, "arch": entry.arch, "spec": spec.to_dict(),
                      "spec_source": entry.spec_source + (" + overrides" if overrides else ""),
                      "seed": entry.seed, "description": entry.description})

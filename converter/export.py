@@ -24,6 +24,7 @@ from infer_kit.errors import InferKitError
 from infer_kit.fsutil import atomic_write
 from infer_kit.metadata import stamp
 from infer_kit.registry import create_model, get_model
+from infer_kit.resolve import resolve_spec
 from infer_kit.spec import PreprocessSpec
 
 from .checkpoint import CheckpointInfo, load_checkpoint_model
@@ -90,7 +91,7 @@ def export_onnx(
     if not input_name or not output_name or input_name == output_name:
         raise InferKitError("input and output names must be non-empty and different")
     model, info, entry_name, spec = _build(arch, checkpoint, num_classes, trust_checkpoint, use_ema, random_init)
-    spec = spec.with_overrides(**(spec_overrides or {}))
+    spec = resolve_spec(spec=spec, overrides=spec_overrides).spec  # the checkpoint's or the registry's
     classes = info.num_classes if info else (num_classes or 1000)
     output = Path(output) if output is not None else Path(f"{entry_name}.onnx")
     if output.suffix != ".onnx":

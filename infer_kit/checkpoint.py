@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,57 @@ REQUIRED_KEYS = ("epoch", "arch", "state_dict", "preprocess_spec", "classes")
 
 
 @dataclass(frozen=True)
+class TrainingCheckpoint:
+    """A checkpoint ``infer-kit train`` writes and resumes from (see the module docstring for the file's keys)."""
+
+    epoch: int
+    arch: str
+    state_dict: dict[str, Any]
+    spec: PreprocessSpec
+    classes: list[str]
+    best_acc1: float = 0.0
+    optimizer: dict[str, Any] | None = None
+    scaler: dict[str, Any] | None = None
+    scheduler: dict[str, Any] | None = None
+    train_config: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The dictionary the file holds, in the pytorch/examples key order."""
+        return {
+            "epoch": int(self.epoch),
+            "arch": self.arch,
+            "state_dict": self.state_dict,
+            "best_acc1": float(self.best_acc1),
+            "optimizer": self.optimizer,
+            "scaler": self.scaler,
+            "scheduler": self.scheduler,
+            "preprocess_spec": self.spec.to_dict(),
+            "classes": list(self.classes),
+            "num_classes": len(self.classes),
+            "train_config": _plain(self.train_config),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Any, *, where: str) -> TrainingCheckpoint:
+        if not isinstance(raw, dict):
+            raise InferKitError(f"{where} is not a training checkpoint (a {type(raw).__name__}, not a dict)")
+        missing = [key for key in REQUIRED_KEYS if key not in raw]
+        if missing:
+            raise InferKitError(f"{where} is not an infer-kit training checkpoint (missing {', '.join(missing)})",
+                                hint="resume needs a checkpoint.pth written by 'infer-kit train'")
+        try:
+            return cls(
+                epoch=int(raw["epoch"]), arch=str(raw["arch"]), state_dict=dict(raw["state_dict"]),
+                spec=PreprocessSpec.from_dict(raw["preprocess_spec"], where=f"{where}: preprocess_spec"),
+                classes=[str(c) for c in raw["classes"]], best_acc1=float(raw.get("best_acc1") or 0.0),
+                optimizer=raw.get("optimizer"), scaler=raw.get("scaler") or None, scheduler=raw.get("scheduler"),
+                train_config=dict(raw.get("train_config") or {}),
+            )
+        except (TypeError, ValueError) as exc:
+            raise InferKitError(f"{where} is a malformed training checkpoint ({exc})") from None
+
+
+@dataclass(frozen=True)
 class CheckpointMeta:
     """What a checkpoint dictionary records about its weights (all optional)."""
 
@@ -44,25 +95,6 @@ class CheckpointMeta:
     num_classes: int | None = None
     epoch: int | None = None
     best_acc1: float | None = None
-
-
-def training_checkpoint(*, epoch: int, arch: str, state_dict: dict[str, Any], best_acc1: float,
-                        optimizer: dict[str, Any], scaler: dict[str, Any], scheduler: dict[str, Any],
-                        spec: PreprocessSpec, classes: list[str], train_config: dict[str, Any]) -> dict[str, Any]:
-    """The dictionary a training checkpoint holds."""
-    return {
-        "epoch": int(epoch),
-        "arch": arch,
-        "state_dict": state_dict,
-        "best_acc1": float(best_acc1),
-        "optimizer": optimizer,
-        "scaler": scaler,
-        "scheduler": scheduler,
-        "preprocess_spec": spec.to_dict(),
-        "classes": list(classes),
-        "num_classes": len(classes),
-        "train_config": _plain(train_config),
-    }
 
 
 def read_checkpoint(path: str | os.PathLike[str], *, trust: bool = False) -> Any:
@@ -96,16 +128,9 @@ def read_checkpoint(path: str | os.PathLike[str], *, trust: bool = False) -> Any
         ) from None
 
 
-def read_training_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A checkpoint ``infer-kit train`` wrote (weights-only), with the keys a resume needs."""
-    state = read_checkpoint(path)
-    if not isinstance(state, dict):
-        raise InferKitError(f"{path} is not a training checkpoint (a {type(state).__name__}, not a dict)")
-    missing = [key for key in REQUIRED_KEYS if key not in state]
-    if missing:
-        raise InferKitError(f"{path} is not an infer-kit training checkpoint (missing {', '.join(missing)})",
-                            hint="resume needs a checkpoint.pth written by 'infer-kit train'")
-    return state
+def read_training_checkpoint(path: str | os.PathLike[str]) -> TrainingCheckpoint:
+    """A checkpoint ``infer-kit train`` wrote (read weights-only), with everything a resume needs."""
+    return TrainingCheckpoint.from_dict(read_checkpoint(path), where=str(path))
 
 
 def checkpoint_meta(raw: Any, *, where: str) -> CheckpointMeta:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from infer_kit.checkpoint import read_training_checkpoint
+from infer_kit.checkpoint import TrainingCheckpoint, read_training_checkpoint
 from infer_kit.errors import InferKitError
 from infer_kit.presets import get_preset
 from infer_kit.spec import PreprocessSpec
@@ -165,10 +165,10 @@ def test_amp_on_cpu_autocasts_to_bfloat16() -> None:
         resolve_precision("cpu", amp=True, amp_dtype="fp16")
 
 
-def _state(arch: str = "resnet10t") -> dict:
-    return {"epoch": 1, "arch": arch, "state_dict": {"w": torch.ones(2)}, "best_acc1": 50.0, "optimizer": {},
-            "scaler": {}, "scheduler": {"last_epoch": 3}, "preprocess_spec": PreprocessSpec(8, 8).to_dict(),
-            "classes": ["a", "b"], "num_classes": 2, "train_config": {"lr_step_epochs": [30], "data": "d"}}
+def _state(arch: str = "resnet10t", epoch: int = 1) -> TrainingCheckpoint:
+    return TrainingCheckpoint(epoch=epoch, arch=arch, state_dict={"w": torch.ones(2)}, best_acc1=50.0, optimizer={},
+                              scaler={}, scheduler={"last_epoch": 3}, spec=PreprocessSpec(8, 8), classes=["a", "b"],
+                              train_config={"lr_step_epochs": (30,), "data": Path("d")})
 
 
 def test_checkpoints_are_atomic_and_load_weights_only(tmp_path: Path) -> None:
@@ -177,9 +177,12 @@ def test_checkpoints_are_atomic_and_load_weights_only(tmp_path: Path) -> None:
     for name in ("checkpoint.pth", "model_best.pth"):
         state = torch.load(tmp_path / name, weights_only=True)
         assert state["classes"] == ["a", "b"] and torch.equal(state["state_dict"]["w"], torch.ones(2))
-    save_checkpoint(_state() | {"epoch": 2}, tmp_path, is_best=False)
-    assert read_training_checkpoint(tmp_path / "checkpoint.pth")["epoch"] == 2
-    assert read_training_checkpoint(tmp_path / "model_best.pth")["epoch"] == 1
+    save_checkpoint(_state(epoch=2), tmp_path, is_best=False)
+    assert read_training_checkpoint(tmp_path / "checkpoint.pth").epoch == 2
+    restored = read_training_checkpoint(tmp_path / "model_best.pth")
+    assert (restored.epoch, restored.arch, restored.classes, restored.spec) == (1, "resnet10t", ["a", "b"],
+                                                                               PreprocessSpec(8, 8))
+    assert restored.train_config == {"lr_step_epochs": [30], "data": "d"}  # plain types: loads weights-only
 
 
 def test_foreign_or_broken_checkpoints_are_refused(tmp_path: Path) -> None:

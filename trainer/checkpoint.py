@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from infer_kit.checkpoint import BEST_NAME, CHECKPOINT_NAME, training_checkpoint
+from infer_kit.checkpoint import BEST_NAME, CHECKPOINT_NAME, TrainingCheckpoint
 from infer_kit.errors import InferKitError
 from infer_kit.fsutil import write_bytes_atomic
 from infer_kit.spec import PreprocessSpec
@@ -26,19 +26,19 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
 
 def checkpoint_state(*, epoch: int, arch: str, model: torch.nn.Module, best_acc1: float,
                      optimizer: torch.optim.Optimizer, scaler: Any, scheduler: Any, spec: PreprocessSpec,
-                     classes: list[str], train_config: dict[str, Any]) -> dict[str, Any]:
-    """The dictionary :func:`save_checkpoint` writes, from the live training objects."""
-    return training_checkpoint(
+                     classes: list[str], train_config: dict[str, Any]) -> TrainingCheckpoint:
+    """What :func:`save_checkpoint` writes, from the live training objects."""
+    return TrainingCheckpoint(
         epoch=epoch, arch=arch, state_dict=unwrap(model).state_dict(), best_acc1=best_acc1,
         optimizer=optimizer.state_dict(), scaler=scaler.state_dict(), scheduler=scheduler.state_dict(),
         spec=spec, classes=classes, train_config=train_config,
     )
 
 
-def save_checkpoint(state: dict[str, Any], output: str | os.PathLike[str], *, is_best: bool) -> Path:
+def save_checkpoint(state: TrainingCheckpoint, output: str | os.PathLike[str], *, is_best: bool) -> Path:
     """Write ``output/checkpoint.pth`` (and ``model_best.pth`` when best), each atomically."""
     buffer = io.BytesIO()
-    torch.save(state, buffer)
+    torch.save(state.to_dict(), buffer)
     data = buffer.getvalue()
     path = Path(output) / CHECKPOINT_NAME
     write_bytes_atomic(path, data)
@@ -47,14 +47,14 @@ def save_checkpoint(state: dict[str, Any], output: str | os.PathLike[str], *, is
     return path
 
 
-def check_compatible(state: dict[str, Any], path: str | os.PathLike[str], *, arch: str | None,
+def check_compatible(state: TrainingCheckpoint, path: str | os.PathLike[str], *, arch: str | None,
                      classes: list[str]) -> None:
     """A checkpoint resumes only with the same architecture and the same class folders."""
-    if arch is not None and state["arch"] != arch:
-        raise InferKitError(f"checkpoint {path} is for arch {state['arch']!r}, not {arch!r}",
-                            hint=f"pass --arch {state['arch']} or drop --arch")
-    if list(state["classes"]) != list(classes):
-        recorded = list(state["classes"])
+    if arch is not None and state.arch != arch:
+        raise InferKitError(f"checkpoint {path} is for arch {state.arch!r}, not {arch!r}",
+                            hint=f"pass --arch {state.arch} or drop --arch")
+    if list(state.classes) != list(classes):
+        recorded = list(state.classes)
         raise InferKitError(
             f"checkpoint {path} was trained on {len(recorded)} classes ({', '.join(recorded[:3])}, ...) "
             f"but the data has {len(classes)} ({', '.join(classes[:3])}, ...)",

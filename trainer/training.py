@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from infer_kit.checkpoint import BEST_NAME, CHECKPOINT_NAME, read_training_checkpoint
+from infer_kit.checkpoint import BEST_NAME, CHECKPOINT_NAME, TrainingCheckpoint, read_training_checkpoint
 from infer_kit.console import log
 from infer_kit.errors import InferKitError
 from infer_kit.fsutil import write_json_atomic
@@ -113,7 +113,7 @@ class _Plan:
     classes: list[str]
     train_split: Any
     val_split: Any
-    state: dict[str, Any] | None
+    state: TrainingCheckpoint | None
     resume_path: Path | None
 
 
@@ -122,7 +122,7 @@ def _plan(config: TrainConfig) -> _Plan:
 
     resume_path = _resume_path(config)
     state = read_training_checkpoint(resume_path) if resume_path is not None else None
-    arch = config.arch or (state["arch"] if state else None)
+    arch = config.arch or (state.arch if state else None)
     if arch is None:
         raise InferKitError(f"no model given and no checkpoint in {config.output}", hint="pass --arch NAME")
     entry = get_model(arch)
@@ -153,11 +153,12 @@ def _resume_path(config: TrainConfig) -> Path | None:
     return None
 
 
-def _spec(config: TrainConfig, entry: ModelEntry, state: dict[str, Any] | None, path: Path | None) -> PreprocessSpec:
+def _spec(config: TrainConfig, entry: ModelEntry, state: TrainingCheckpoint | None,
+          path: Path | None) -> PreprocessSpec:
     """The registry's spec with overrides; on resume the checkpoint's, which overrides may not change."""
     if state is None:
         return entry.spec.with_overrides(**config.spec_overrides)
-    spec = PreprocessSpec.from_dict(state["preprocess_spec"], where=f"{path}: preprocess_spec")
+    spec = state.spec
     changed = spec.differences(spec.with_overrides(**config.spec_overrides))
     if changed:
         raise InferKitError(f"checkpoint {path} was trained with a different preprocessing ({'; '.join(changed)})",
@@ -278,7 +279,7 @@ def _evaluate_only(ctx: _Context, val: Any) -> TrainResult:
     if ctx.env.is_main:
         log.info(f" * {ctx.plan.resume_path}: Acc@1 {stats.acc1:.3f}  Acc@5 {stats.acc5:.3f}  "
                  f"on {stats.images} images ({stats.fps:.1f} img/s)")
-    return ctx.result("evaluate", epochs=int(ctx.plan.state["epoch"]), epochs_run=0, acc1=stats.acc1,
+    return ctx.result("evaluate", epochs=ctx.plan.state.epoch, epochs_run=0, acc1=stats.acc1,
                       acc5=stats.acc5, best_acc1=stats.acc1, fps=stats.fps)
 
 
@@ -341,25 +342,25 @@ def _scheduler(optimizer: Any, config: TrainConfig, steps_per_epoch: int) -> Any
                            step_epochs=config.lr_step_epochs, gamma=config.lr_gamma)
 
 
-def _load_weights(model: Any, state: dict[str, Any], path: Path | None) -> None:
-    weights = {k.removeprefix("module."): v for k, v in state["state_dict"].items()}
+def _load_weights(model: Any, state: TrainingCheckpoint, path: Path | None) -> None:
+    weights = {k.removeprefix("module."): v for k, v in state.state_dict.items()}
     try:
         model.load_state_dict(weights)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
-        raise InferKitError(f"checkpoint {path} does not fit {state['arch']}: {first}") from None
+        raise InferKitError(f"checkpoint {path} does not fit {state.arch}: {first}") from None
 
 
-def _restore(state: dict[str, Any], optimizer: Any, scheduler: Any, scaler: Any, steps_per_epoch: int,
+def _restore(state: TrainingCheckpoint, optimizer: Any, scheduler: Any, scaler: Any, steps_per_epoch: int,
              path: Path | None) -> tuple[int, float]:
     """Load optimizer, scheduler and scaler state; return (next epoch, best Acc@1)."""
-    start_epoch = int(state["epoch"])
+    start_epoch = state.epoch
     try:
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-    except (KeyError, ValueError, RuntimeError) as exc:
+        optimizer.load_state_dict(state.optimizer)
+        scheduler.load_state_dict(state.scheduler)
+        if state.scaler:
+            scaler.load_state_dict(state.scaler)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise InferKitError(f"checkpoint {path}: cannot restore the optimizer ({exc})") from None
     expected = start_epoch * steps_per_epoch
     if scheduler.last_epoch != expected:
@@ -368,4 +369,4 @@ def _restore(state: dict[str, Any], optimizer: Any, scheduler: Any, scaler: Any,
         scheduler.last_epoch = expected
         for group, factor in zip(optimizer.param_groups, scheduler.lr_lambdas, strict=True):
             group["lr"] = group["initial_lr"] * factor(expected)
-    return start_epoch, float(state.get("best_acc1", 0.0))
+    return start_epoch, state.best_acc1
