@@ -72,6 +72,14 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     console.configure(ctx.obj["verbosity"])
 
 
+def usage_line(exc: click.ClickException) -> str:
+    """click's error as one line: which command, what was wrong, where to look (no usage block)."""
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    context = getattr(exc, "ctx", None)
+    command = context.command_path if context is not None else "infer-kit"
+    return f"{command}: {message}: see '{command} --help'"
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Console-script entry point: one line per user error, never a traceback for one."""
     args = sys.argv[1:] if argv is None else argv
@@ -83,9 +91,9 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+    except click.ClickException as exc:  # a usage mistake: the same one line as every other user error
+        click.echo(f"infer-kit: error: {usage_line(exc)}", err=True)
+        sys.exit(InferKitError.exit_code)
     except (click.exceptions.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
         click.echo("infer-kit: interrupted; completed files are kept, rerun with --resume to finish", err=True)
         sys.exit(130)

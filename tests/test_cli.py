@@ -45,9 +45,10 @@ def test_version_and_group_help(cli):
     assert "Commands:" in result.stdout and "export" in result.stdout and "doctor" in result.stdout
 
 
-def test_unknown_command_is_a_usage_error(cli):
+def test_unknown_command_is_a_one_line_user_error(cli):
     result = cli("exprot")
-    assert result.exit_code == 2 and "No such command 'exprot'" in result.stderr
+    assert result.exit_code == 1 and "No such command 'exprot'" in result.stderr
+    assert result.stderr.count("\n") == 1 and "Usage:" not in result.stderr
 
 
 def test_internal_errors_are_reported_as_bugs_in_one_line(cli, monkeypatch):

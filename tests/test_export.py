@@ -184,7 +184,7 @@ def test_bad_arguments_give_one_line_errors(tmp_path, cli, monkeypatch, args, fr
     assert fragment in result.stderr
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 or lines[0].startswith("Usage:")
+    assert len(lines) == 1 and lines[0].startswith("infer-kit: error: ")
 
 
 def test_empty_or_corrupt_checkpoint_is_a_user_error(tmp_path):
