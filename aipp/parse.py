@@ -22,6 +22,7 @@ from typing import Any
 from infer_kit.aipp.config import AippConfig, AippOp
 from infer_kit.aipp.fields import ENUMS, FIELD_BY_NAME, INT32_RANGE, UINT32_RANGE, FieldSpec
 from infer_kit.errors import InferKitError
+from infer_kit.fsutil import read_text
 
 
 class AippConfigError(InferKitError):
@@ -289,12 +290,4 @@ def parse_config(text: str, *, path: str | os.PathLike[str] | None = None) -> Ai
 def read_config(path: str | os.PathLike[str]) -> AippConfig:
     """Read and parse an AIPP config file (any suffix, as ATC)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InferKitError(f"AIPP config not found: {path}") from None
-    except UnicodeDecodeError:
-        raise InferKitError(f"AIPP config {path} is not a UTF-8 text file") from None
-    except OSError as exc:
-        raise InferKitError(f"cannot read AIPP config {path}: {exc.strerror}") from None
-    return parse_config(text, path=path)
+    return parse_config(read_text(path, what="AIPP config"), path=path)

@@ -26,7 +26,7 @@ from infer_kit.aipp import (
 from infer_kit.console import log
 from infer_kit.converter.emulate import ModelInput
 from infer_kit.errors import InferKitError
-from infer_kit.fsutil import write_text_atomic
+from infer_kit.fsutil import read_text, write_text_atomic
 from infer_kit.spec import PreprocessSpec
 
 
@@ -48,7 +48,7 @@ def choose_aipp(aipp: str, model_path: Path, out_dir: Path, spec: PreprocessSpec
     else:
         path = Path(aipp).absolute()
         config = read_config(path)
-        text = path.read_text()
+        text = read_text(path, what="AIPP config")
     issues = validate_config(config, inputs=[chw], soc=soc)
     if aipp == "auto" and errors(issues):
         assert spec is not None

@@ -9,8 +9,18 @@ escapes is a bug and is reported as such.
 from __future__ import annotations
 
 
+MAX_QUOTE = 80  # the longest run of non-blank characters an error line repeats from the input
+
+
+def shorten(word: str, limit: int = MAX_QUOTE) -> str:
+    """``word`` cut to ``limit`` characters, saying how long it was (hostile inputs can be megabytes)."""
+    if len(word) <= limit:
+        return word
+    return f"{word[:limit - 20]}...({len(word):,} characters)"
+
+
 class InferKitError(Exception):
-    """A user-facing error: one line, no traceback."""
+    """A user-facing error: one line, no traceback; an overlong token from the input is shortened."""
 
     exit_code: int = 1
 
@@ -23,7 +33,7 @@ class InferKitError(Exception):
         text = self.message.rstrip(".")
         if self.hint:
             text = f"{text}: {self.hint}"
-        return " ".join(text.split())
+        return " ".join(shorten(word) for word in text.split())
 
 
 class GateFailed(InferKitError):

@@ -56,17 +56,28 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any, *, indent: int | 
     write_text_atomic(path, text + ("\n" if indent is not None else ""))
 
 
-def read_json(path: str | os.PathLike[str], *, what: str = "JSON file") -> Any:
-    """Read a JSON file, turning a missing or malformed file into an InferKitError."""
+def read_text(path: str | os.PathLike[str], *, what: str = "file") -> str:
+    """A UTF-8 text input (a leading byte-order mark, as Windows editors write, is dropped); one-line errors."""
     from infer_kit.errors import InferKitError
 
     path = Path(path)
     try:
-        text = path.read_text()
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise InferKitError(f"{what} not found: {path}") from None
+    except IsADirectoryError:
+        raise InferKitError(f"{what} {path} is a folder, not a file") from None
+    except UnicodeDecodeError as exc:
+        raise InferKitError(f"{what} {path} is not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise InferKitError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+def read_json(path: str | os.PathLike[str], *, what: str = "JSON file") -> Any:
+    """Read a JSON file, turning a missing or malformed file into an InferKitError."""
+    from infer_kit.errors import InferKitError
+
+    text = read_text(path, what=what)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from infer_kit.errors import InferKitError
-from infer_kit.fsutil import read_json, write_json_atomic, write_text_atomic
+from infer_kit.fsutil import read_json, read_text, write_json_atomic, write_text_atomic
 
 
 def image_key(filename: str) -> str:
@@ -26,12 +26,7 @@ def image_key(filename: str) -> str:
 def read_val_labels(path: str | os.PathLike[str]) -> dict[str, int]:
     """Parse a ``val_label.txt``; malformed or duplicate lines are errors naming file and line."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise InferKitError(f"label file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InferKitError(f"cannot read label file {path}: {exc}") from None
+    text = read_text(path, what="label file")
     labels: dict[str, int] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from infer_kit.errors import InferKitError
+from infer_kit.fsutil import read_text
 from infer_kit.gates import Gates, check_percentage
 from infer_kit.result_files import OUTFMTS
 from infer_kit.spec import PreprocessSpec
@@ -149,10 +150,9 @@ _PATH_FIELDS = {"data", "checkpoint", "onnx", "images", "labels"}
 def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The raw tables of a pipeline TOML file."""
     path = Path(path)
+    text = read_text(path, what="pipeline config")
     try:
-        return tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise InferKitError(f"pipeline config not found: {path}") from None
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InferKitError(f"{path}: not valid TOML ({exc})") from None
 
