@@ -17,7 +17,7 @@ from infer_kit.aipp.config import AippOp
 from infer_kit.aipp.csc import identify_yuv_matrix, rgb_to_nv12
 from infer_kit.aipp.geometry import resolve_geometry, source_shape
 from infer_kit.errors import InferKitError
-from infer_kit.imageops import center_crop, resize_to_cover
+from infer_kit.imageops import UnsupportedPixels, center_crop, resize_to_cover, to_rgb
 
 TENSOR_SUFFIXES = (".bin", ".npy")
 
@@ -27,7 +27,7 @@ def fit_image(image: object, height: int, width: int) -> np.ndarray:
     from PIL import Image
 
     assert isinstance(image, Image.Image)
-    covered = resize_to_cover(image.convert("RGB"), width, height)
+    covered = resize_to_cover(to_rgb(image), width, height)
     return np.asarray(center_crop(covered, width, height), dtype=np.uint8)
 
 
@@ -46,7 +46,7 @@ def load_source(path: str | os.PathLike[str], op: AippOp, *, model_hw: tuple[int
     try:
         with Image.open(path) as image:
             rgb = fit_image(image, geometry.src_h, geometry.src_w)
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, OSError, UnsupportedPixels) as exc:
         raise InferKitError(f"{path} is neither an image nor a .bin/.npy tensor ({exc})") from None
     fmt = op.input_format
     if fmt == "RGB888_U8":

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from infer_kit.errors import InferKitError
+from infer_kit.imageops import UnsupportedPixels, to_rgb
 from infer_kit.spec import PreprocessSpec
 
 if TYPE_CHECKING:
@@ -133,8 +134,8 @@ def load_images(folder: str | os.PathLike[str], spec: PreprocessSpec) -> torch.T
     for file in files:
         try:
             with Image.open(file) as image:
-                tensor = transform(image.convert("RGB"))
-        except (UnidentifiedImageError, OSError) as exc:
+                tensor = transform(to_rgb(image))
+        except (UnidentifiedImageError, OSError, UnsupportedPixels) as exc:
             raise InferKitError(f"--verify-images: cannot read {file} ({exc})") from None
         tensors.append(tensor.flip(0) if spec.channel_order == "BGR" else tensor)
     return torch.stack(tensors)

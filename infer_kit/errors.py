@@ -8,7 +8,6 @@ escapes is a bug and is reported as such.
 
 from __future__ import annotations
 
-
 MAX_QUOTE = 80  # the longest run of non-blank characters an error line repeats from the input
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image, UnidentifiedImageError
 
-from infer_kit.imageops import center_crop, resize_short_side
+from infer_kit.imageops import UnsupportedPixels, center_crop, resize_short_side, to_rgb
 from infer_kit.spec import PreprocessSpec
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ class BadImage(Exception):
 
 
 def load_rgb(path: str | Path) -> Image.Image:
-    """Decode an image completely and return it in RGB (grayscale, CMYK, palette, RGBA...)."""
+    """Decode an image completely and return it in RGB (grayscale, CMYK, palette, RGBA, 16-bit...)."""
     path = Path(path)
     try:
         if path.stat().st_size == 0:
@@ -45,12 +45,12 @@ def load_rgb(path: str | Path) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(path) as image:
-                if image.mode == "RGB":
-                    image.load()
-                    return image
-                return image.convert("RGB")
+                image.load()
+                return to_rgb(image)
     except BadImage:
         raise
+    except UnsupportedPixels as exc:
+        raise BadImage(str(exc)) from None
     except UnidentifiedImageError:
         raise BadImage("not an image format PIL can read") from None
     except Image.DecompressionBombError as exc:

@@ -21,7 +21,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from infer_kit.errors import InferKitError
-from infer_kit.imageops import center_crop, resize_short_side
+from infer_kit.imageops import UnsupportedPixels, center_crop, resize_short_side, to_rgb
 from infer_kit.spec import PreprocessSpec
 from infer_kit.trainer.distributed import DistEnv
 
@@ -102,8 +102,8 @@ class ImageSamples(Dataset):
         path, label = self.samples[index]
         try:
             with Image.open(path) as image:
-                rgb = image.convert("RGB")
-        except OSError as exc:
+                rgb = to_rgb(image)
+        except (OSError, UnsupportedPixels) as exc:
             raise InferKitError(f"cannot decode image {path}: {exc}", hint="remove or replace the file") from None
         return self.transform(rgb), label
 
