@@ -21,7 +21,7 @@ from typing import Any
 
 from infer_kit.aipp.config import AippConfig, AippOp
 from infer_kit.aipp.fields import ENUMS, FIELD_BY_NAME, INT32_RANGE, UINT32_RANGE, FieldSpec
-from infer_kit.errors import InferKitError
+from infer_kit.errors import InferKitError, shorten
 from infer_kit.fsutil import read_text
 
 
@@ -34,7 +34,8 @@ class AippConfigError(InferKitError):
         self.line = line
         self.column = column
         location = where if line is None else f"{where}:{line}" + (f":{column}" if column else "")
-        super().__init__(f"{location}: {message}", hint=hint)
+        quoted = " ".join(shorten(word) for word in message.split())  # a token can be megabytes long
+        super().__init__(f"{location}: {quoted}", hint=hint)
 
 
 @dataclass(frozen=True)

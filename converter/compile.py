@@ -40,7 +40,7 @@ from infer_kit.converter.atc_process import find_atc, find_om, run_atc
 from infer_kit.converter.emulate import ModelInput, model_input, resolve_input_hw
 from infer_kit.converter.precision import DEFAULT_PRECISION_MODE, EMULATION, check_precision_mode
 from infer_kit.errors import BackendUnavailable, InferKitError
-from infer_kit.fsutil import read_json, sha256_file, write_bytes_atomic
+from infer_kit.fsutil import check_output_dir, check_output_file, read_json, sha256_file, write_bytes_atomic
 from infer_kit.metadata import load_onnx, read_model_info
 from infer_kit.spec import PreprocessSpec
 
@@ -113,6 +113,11 @@ def compile_om(model: str | os.PathLike[str], *, soc: str, batch_sizes: Sequence
     spec = spec or read_model_info(source, path=str(model_path)).spec
     input_hw = resolve_input_hw(model_in, (spec.crop, spec.crop) if spec else None, where)
     bases = output_bases(model_path, output, batches)
+    for base in bases:
+        check_output_dir(base.parent, what="output folder")
+        paths = ArtifactPaths(base)
+        for path in (paths.manifest, paths.atc_script, paths.emulated if emulate else paths.om):
+            check_output_file(path, what="artifact file")
     op, aipp_text, aipp_path = choose_aipp(aipp, model_path, bases[0].parent, spec, model_in, input_hw, soc, emulate)
     spec = spec_for_source(spec, op, input_hw)
     plan = _Plan(model_path, source, sha256_file(model_path), model_in, input_hw, soc, precision_mode, spec, op,

@@ -21,7 +21,7 @@ from infer_kit.artifacts import TensorDesc, onnx_io
 from infer_kit.console import log
 from infer_kit.converter.atc_command import ATC_OPSETS
 from infer_kit.errors import InferKitError
-from infer_kit.fsutil import atomic_write
+from infer_kit.fsutil import atomic_write, check_output_file
 from infer_kit.metadata import stamp
 from infer_kit.registry import create_model, get_model
 from infer_kit.resolve import resolve_spec
@@ -96,6 +96,7 @@ def export_onnx(
     output = Path(output) if output is not None else Path(f"{entry_name}.onnx")
     if output.suffix != ".onnx":
         raise InferKitError(f"output {output} must end in .onnx")
+    check_output_file(output, what="output model")
 
     proto = _trace(model, spec, batch, opset, input_name, output_name)
     simplified, note = False, None
@@ -116,18 +117,8 @@ def export_onnx(
         infer_kit_version=_version("infer_kit"),
         exported=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
-    with atomic_write(output, "wb") as handle:
-        handle.write(proto.SerializeToString())
-
-    report = None
-    if verify:
-        report = verify_onnx(model, output, spec, images=verify_images, atol=atol, rtol=rtol)
-        if not report.passed:
-            raise InferKitError(
-                f"verification failed for {output}: torch and ONNX Runtime disagree ({report.describe()}); "
-                "the file was kept for inspection",
-                hint="raise --atol/--rtol if the difference is expected, or try another --opset",
-            )
+    report = _write_verified(proto, output, model, spec, verify=verify, images=verify_images, atol=atol,
+                             rtol=rtol)
     inputs, outputs = onnx_io(proto)
     return ExportResult(
         path=output,
@@ -168,6 +159,35 @@ def _build(
     assert info.arch is not None
     spec = info.spec or get_model(info.arch).spec
     return model, info, info.arch, spec
+
+
+def _write_verified(proto: onnx.ModelProto, output: Path, model: torch.nn.Module, spec: PreprocessSpec, *,
+                    verify: bool, images: str | os.PathLike[str] | None, atol: float,
+                    rtol: float) -> VerificationReport | None:
+    """Write ``output`` only once it verified: a failed result goes beside it as ``<name>.failed.onnx``.
+
+    The candidate is written under a hidden name in the output's folder, verified there, then
+    renamed onto ``output``; a model already at ``output`` is never replaced by one that failed.
+    """
+    candidate = output.with_name(f".{output.name}.verifying")
+    with atomic_write(candidate, "wb") as handle:
+        handle.write(proto.SerializeToString())
+    try:
+        report = verify_onnx(model, candidate, spec, images=images, atol=atol, rtol=rtol) if verify else None
+        if report is not None and not report.passed:
+            failed = output.with_name(output.stem + ".failed.onnx")
+            os.replace(candidate, failed)
+            kept = f"; {output} was left as it was" if output.exists() else ""
+            raise InferKitError(
+                f"verification failed for {output}: torch and ONNX Runtime disagree ({report.describe()}); "
+                f"the result was written to {failed} for inspection{kept}",
+                hint="raise --atol/--rtol if the difference is expected, or try another --opset",
+            )
+        os.replace(candidate, output)
+        return report
+    finally:
+        if candidate.exists():
+            candidate.unlink()
 
 
 def _trace(model: torch.nn.Module, spec: PreprocessSpec, batch: int | None, opset: int, input_name: str,

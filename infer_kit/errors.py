@@ -8,7 +8,8 @@ escapes is a bug and is reported as such.
 
 from __future__ import annotations
 
-MAX_QUOTE = 80  # the longest run of non-blank characters an error line repeats from the input
+MAX_QUOTE = 80  # the longest token an error repeats from an input file's content
+MAX_WORD = 1000  # the longest run of non-blank characters any error line holds (paths fit; megabyte tokens do not)
 
 
 def shorten(word: str, limit: int = MAX_QUOTE) -> str:
@@ -19,7 +20,7 @@ def shorten(word: str, limit: int = MAX_QUOTE) -> str:
 
 
 class InferKitError(Exception):
-    """A user-facing error: one line, no traceback; an overlong token from the input is shortened."""
+    """A user-facing error: one line, no traceback; a megabyte-long token from a hostile input is shortened."""
 
     exit_code: int = 1
 
@@ -32,7 +33,7 @@ class InferKitError(Exception):
         text = self.message.rstrip(".")
         if self.hint:
             text = f"{text}: {self.hint}"
-        return " ".join(shorten(word) for word in text.split())
+        return " ".join(shorten(word, MAX_WORD) for word in text.split())
 
 
 class GateFailed(InferKitError):

@@ -1,7 +1,11 @@
-"""Small file helpers: atomic writes and content hashes.
+"""Small file helpers: output paths checked before work starts, atomic writes, text inputs, content hashes.
 
-Files are written to a temporary name in the destination folder and renamed
-into place, so an interrupted run leaves a complete file or none.
+Every command checks the paths it will write with :func:`check_output_file` and
+:func:`check_output_dir` before any work (a folder where a file goes, a parent that is a
+file, a read-only folder), so a mistake is one line and nothing is computed in vain. Files
+are written to a temporary name in the destination folder and renamed into place, so an
+interrupted run leaves a complete file or none; a write that fails (full disk, read-only
+file system) is one line naming the file, and what was there before is untouched.
 """
 
 from __future__ import annotations
@@ -23,22 +27,77 @@ os.umask(_UMASK)
 FILE_MODE = 0o666 & ~_UMASK
 
 
+def check_output_file(path: str | os.PathLike[str], *, what: str = "output file") -> Path:
+    """``path`` can be written as a file: not a folder, under folders that exist or can be made, writable."""
+    path = Path(path)
+    if path.is_dir():
+        raise _error(f"{what} {path} is a folder", "give a file name")
+    _check_parent(path.parent, what=what, target=path)
+    return path
+
+
+def check_output_dir(path: str | os.PathLike[str], *, what: str = "output folder") -> Path:
+    """``path`` can hold the files a command writes: a folder (or creatable as one), writable."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise _error(f"{what} {path} is a file, not a folder", "give a folder")
+    _check_parent(path, what=what, target=path)
+    return path
+
+
+def _check_parent(folder: Path, *, what: str, target: Path) -> None:
+    existing = folder
+    while not existing.exists():
+        if existing.is_symlink():
+            raise _error(f"{what} {target}: {existing} is a broken symlink", "fix the link or choose another path")
+        existing = existing.parent
+    if not existing.is_dir():
+        raise _error(f"{what} {target}: {existing} is a file, not a folder", "choose another path")
+    try:  # the real test: root passes os.access() on read-only folders, a read-only file system does not
+        fd, probe = tempfile.mkstemp(prefix=".infer-kit-probe.", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise _error(f"cannot write {what} {target}: {existing} is not writable ({exc.strerror})",
+                     "choose a writable place, or fix the folder's permissions") from None
+
+
+def _error(message: str, hint: str) -> Exception:
+    from infer_kit.errors import InferKitError
+
+    return InferKitError(message, hint=hint)
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
-    """Open a temporary file beside ``path``; rename it onto ``path`` on success."""
+    """Open a temporary file beside ``path``; rename it onto ``path`` on success.
+
+    On any failure the temporary file is removed and ``path`` is left as it was; an OS error
+    (full disk, read-only file system, a folder in the way) becomes one line naming ``path``.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
         os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
+    except OSError as exc:
+        _discard(tmp)
+        raise _error(f"cannot write {path}: {exc.strerror or exc}",
+                     f"check the free space and permissions of {path.parent}") from None
     except BaseException:
+        _discard(tmp)
+        raise
+
+
+def _discard(tmp: str | None) -> None:
+    if tmp is not None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        raise
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:

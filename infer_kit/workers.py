@@ -2,9 +2,14 @@
 
 Pools start their workers from a ``forkserver`` (a clean server process forks them, with the
 heavy imports preloaded once), never as a fork of the caller, which may hold threads
-(torch, ONNX Runtime, tqdm); where there is no forkserver, ``spawn``. Workers ignore Ctrl-C
-(the parent cancels the work). A worker that dies (killed, out of memory) becomes one
-:class:`InferKitError` naming the stage, never a hang or a traceback.
+(torch, ONNX Runtime, tqdm); where there is no forkserver, ``spawn``. The server and the
+workers import the same ``infer_kit`` as the parent, wherever the command was started (the
+current folder is not put on their path: a source checkout's ``infer_kit/`` would shadow the
+installed package). Workers ignore Ctrl-C (the parent cancels the work) and die with their
+parent: each watches the parent's pid and exits within a fraction of a second of it, however
+it died (``kill -9`` included), so nothing keeps writing after its command is gone. A worker
+that dies (killed, out of memory) or cannot start becomes one :class:`InferKitError` naming
+the stage and, for a start-up failure, why.
 """
 
 from __future__ import annotations
@@ -14,10 +19,15 @@ import multiprocessing
 import os
 import signal
 import sys
+import tempfile
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from infer_kit.errors import InferKitError
@@ -36,11 +46,27 @@ def cpu_count() -> int:
 
 
 def pool_context(preload: Sequence[str] = ()) -> multiprocessing.context.BaseContext:
-    """A forkserver context with ``preload`` imported once in the server; spawn where there is none."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
+    """A forkserver context with ``preload`` imported once in the server; spawn where there is none.
+
+    The server starts as ``python -c``, which would put the current folder first on its path
+    (Python 3.11's ``PYTHONSAFEPATH`` keeps it off; Python 3.10 has none, so it gets spawn,
+    which takes the parent's path as it is).
+    """
+    if sys.version_info >= (3, 11) and "forkserver" in multiprocessing.get_all_start_methods():
+        from multiprocessing import forkserver
+
         context = multiprocessing.get_context("forkserver")
         if preload:
             context.set_forkserver_preload(list(preload))
+        before = os.environ.get("PYTHONSAFEPATH")
+        os.environ["PYTHONSAFEPATH"] = "1"
+        try:
+            forkserver.ensure_running()  # started now, with the safe path; later pools reuse it
+        finally:
+            if before is None:
+                del os.environ["PYTHONSAFEPATH"]
+            else:
+                os.environ["PYTHONSAFEPATH"] = before
         return context
     return multiprocessing.get_context("spawn")
 
@@ -56,25 +82,83 @@ def can_start_workers() -> bool:
     return path is None or getattr(main, "__spec__", None) is not None or os.path.isfile(path)
 
 
-def _start_worker(initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
+PARENT_POLL_S = 0.2
+
+
+@dataclass(frozen=True)
+class _WorkerStart:
+    """What a worker needs before it takes any task (picklable, core types only)."""
+
+    parent: int
+    package_dir: str
+    report: str
+    lock_file: str | None
+
+
+def _start_worker(start: _WorkerStart, initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
     # Ctrl-C is handled by the parent, which cancels the work; workers just finish their task.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if initializer is not None:
-        initializer(*initargs)
+    _die_with(start.parent)
+    try:
+        here = str(Path(__file__).resolve().parent)
+        if here != start.package_dir:
+            raise RuntimeError(f"the worker imported infer_kit from {here}, not from {start.package_dir} as the "
+                               "command did")
+        if start.lock_file is not None:
+            from infer_kit.locks import join_as_worker
+
+            join_as_worker(start.lock_file)
+        if initializer is not None:
+            initializer(*initargs)
+    except BaseException as exc:
+        Path(start.report).write_text(f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
+        raise
+
+
+def _die_with(parent: int) -> None:
+    """Exit as soon as ``parent`` is gone (a thread polls; the kernel's parent-death signal helps on Linux)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: when the forkserver dies
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_POLL_S)
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, name="infer-kit-parent-watch", daemon=True).start()
 
 
 @contextlib.contextmanager
 def process_pool(workers: int, *, what: str, hint: str, initializer: Callable[..., None] | None = None,
-                 initargs: tuple[Any, ...] = (), preload: Sequence[str] = ()) -> Iterator[ProcessPoolExecutor]:
-    """A pool of ``workers`` processes; a dead worker is reported as "a ``what`` worker process died"."""
-    executor = ProcessPoolExecutor(max_workers=workers, mp_context=pool_context(preload),
-                                   initializer=_start_worker, initargs=(initializer, initargs))
-    try:
-        yield executor
-    except BrokenProcessPool:
-        raise InferKitError(f"a {what} worker process died (killed, or out of memory)", hint=hint) from None
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+                 initargs: tuple[Any, ...] = (), preload: Sequence[str] = (),
+                 lock_file: str | os.PathLike[str] | None = None) -> Iterator[ProcessPoolExecutor]:
+    """A pool of ``workers`` processes that die with this one; a dead worker is "a ``what`` worker process died".
+
+    With ``lock_file`` (held by this process, :func:`infer_kit.locks.hold`) every worker joins
+    it as a writer, so a later command waits until they are all gone.
+    """
+    with tempfile.TemporaryDirectory(prefix="infer-kit-workers-") as scratch:
+        start = _WorkerStart(os.getpid(), str(Path(__file__).resolve().parent), str(Path(scratch) / "why"),
+                             os.fspath(lock_file) if lock_file is not None else None)
+        executor = ProcessPoolExecutor(max_workers=workers, mp_context=pool_context(preload),
+                                       initializer=_start_worker, initargs=(start, initializer, initargs))
+        try:
+            yield executor
+        except BrokenProcessPool:
+            why = Path(start.report)
+            if why.is_file():
+                raise InferKitError(f"a {what} worker process could not start: {why.read_text()}",
+                                    hint="report this if it happens in a plain install") from None
+            raise InferKitError(f"a {what} worker process died (killed, or out of memory)", hint=hint) from None
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
 
 
 def in_order(executor: ProcessPoolExecutor, func: Callable[[T], R], tasks: Sequence[T], *,

@@ -24,7 +24,7 @@ from typing import Any
 
 from infer_kit.console import log
 from infer_kit.errors import InferKitError
-from infer_kit.fsutil import write_json_atomic
+from infer_kit.fsutil import check_output_file, write_json_atomic
 from infer_kit.postprocess.ground_truth import GroundTruth, load_ground_truth
 from infer_kit.postprocess.parallel import chunked, map_chunks, resolve_workers
 from infer_kit.postprocess.run_outputs import (
@@ -206,6 +206,8 @@ def compare(
     started = time.perf_counter()
     if atol is not None and atol < 0:
         raise InferKitError(f"--atol must not be negative, not {atol}")
+    if output is not None:
+        check_output_file(output, what="report file")
     truth = load_ground_truth(labels) if labels is not None else None
     outputs_a = find_outputs(run_a, dtype=dtype, width=width)
     outputs_b = find_outputs(run_b, dtype=dtype, width=width)

@@ -28,7 +28,7 @@ from typing import Any
 
 from infer_kit.console import log
 from infer_kit.errors import InferKitError
-from infer_kit.fsutil import write_json_atomic
+from infer_kit.fsutil import check_output_file, write_json_atomic
 from infer_kit.postprocess.ground_truth import GroundTruth, load_ground_truth
 from infer_kit.postprocess.parallel import chunked, map_chunks, resolve_workers
 from infer_kit.postprocess.result_json import accuracy_strings, write_result_json
@@ -183,8 +183,11 @@ def evaluate(
     """
     started = time.perf_counter()
     _check_arguments(topk, label_offset)
+    if details is not None:
+        check_output_file(details, what="details file")
     truth = load_ground_truth(labels)
     outputs = find_outputs(result_dirs, dtype=dtype, width=width)
+    result_file = check_output_file(_result_path(output, outputs.folders[0]), what="result file")
     missing = _match(outputs, truth, allow_partial)
     classes, width_source = expected_width(outputs)
     offset, reason = _label_offset(label_offset, classes)
@@ -195,8 +198,7 @@ def evaluate(
     problems.raise_if_any(total=len(outputs.files), width=classes, width_source=width_source,
                           hint="rerun 'infer-kit run' for those images, or delete them and pass --allow-partial")
 
-    result_path = write_result_json(_result_path(output, outputs.folders[0]), accumulator.count, classes,
-                                    accumulator.hits.tolist())
+    result_path = write_result_json(result_file, accumulator.count, classes, accumulator.hits.tolist())
     result = EvaluationResult(
         images=accumulator.count,
         classes=classes,

@@ -25,7 +25,8 @@ from typing import Any
 from infer_kit.artifacts import FOLDER_MANIFEST, read_folder_manifest, write_folder_manifest
 from infer_kit.console import log, progress
 from infer_kit.errors import InferKitError
-from infer_kit.fsutil import remove_stale_partials
+from infer_kit.fsutil import check_output_dir, remove_stale_partials
+from infer_kit.locks import hold
 from infer_kit.preprocess.label_files import CLASS_INDEX_FILE, missing_labels, write_tree_labels
 from infer_kit.preprocess.sources import ImageFile, Listing, check_unique_keys, list_images
 from infer_kit.preprocess.writer import Job, Task, effective_workers, write_tensors
@@ -144,6 +145,7 @@ def preprocess(
     resolved = resolve_input(target=target, preset=preset, arch=arch, spec=spec, layout=layout,
                              overrides=overrides)
     src, dst = Path(src), Path(dst)
+    check_output_dir(dst, what="destination")
     if src.exists() and dst.exists() and src.resolve() == dst.resolve():
         raise InferKitError(f"destination {dst} is the source folder", hint="write the tensors to a separate folder")
     listing = list_images(src, exclude=[dst])
@@ -151,8 +153,16 @@ def preprocess(
     check_unique_keys(images)
     _note_ignored(listing)
     unlabelled = _check_labels(labels, images, on_error)
-    _check_destination(dst, resolved, {image.key for image in images})
+    with hold(dst.parent / f".{dst.name}.lock", what=f"destination {dst}") as lock:
+        return _preprocess_locked(images, listing, resolved, dst, lock, resume=resume, workers=workers,
+                                  on_error=on_error, labels=labels, unlabelled=unlabelled, started=started)
 
+
+def _preprocess_locked(images: list[ImageFile], listing: Listing, resolved: ResolvedInput, dst: Path, lock: Path, *,
+                       resume: bool, workers: int | None, on_error: str, labels: str | os.PathLike[str] | None,
+                       unlabelled: list[str], started: float) -> PreprocessResult:
+    """Write the tensors, once the destination is this process's alone (another writer is refused)."""
+    _check_destination(dst, resolved, {image.key for image in images})
     dst.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(dst)
     manifest = _manifest(resolved, listing.root, listing.kind, count=0, complete=False)
@@ -164,7 +174,7 @@ def preprocess(
     if kept:
         log.info(f"resuming: {kept} complete file{'s' if kept > 1 else ''} kept, {len(todo)} to write")
     workers = effective_workers(len(todo), workers or cpu_count())
-    written, bytes_written, skipped = _write_all(todo, dst, resolved, workers, on_error)
+    written, bytes_written, skipped = _write_all(todo, dst, resolved, workers, on_error, lock)
 
     skipped_keys = {item["key"] for item in skipped}
     done = [image for image in images if image.key not in skipped_keys]
@@ -283,7 +293,7 @@ def _is_complete(path: Path, nbytes: int) -> bool:
 
 
 def _write_all(
-    images: list[ImageFile], dst: Path, resolved: ResolvedInput, workers: int, on_error: str
+    images: list[ImageFile], dst: Path, resolved: ResolvedInput, workers: int, on_error: str, lock: Path
 ) -> tuple[int, int, list[dict[str, str]]]:
     """Write every image's tensor file; return (files written, bytes written, skipped images)."""
     job = Job(resolved.spec, resolved.layout, str(dst))
@@ -291,7 +301,7 @@ def _write_all(
     written = bytes_written = 0
     skipped: list[dict[str, str]] = []
     with progress(total=len(tasks), desc="preprocess", unit="img") as bar, \
-            contextlib.closing(write_tensors(tasks, job, workers=workers)) as outcomes:
+            contextlib.closing(write_tensors(tasks, job, workers=workers, lock_file=lock)) as outcomes:
         for chunk in outcomes:
             for outcome in chunk:
                 image = images[outcome.index]

@@ -80,7 +80,8 @@ def effective_workers(tasks: int, workers: int) -> int:
     return max(1, min(workers, len(_chunk_bounds(tasks, workers))))
 
 
-def write_tensors(tasks: Sequence[Task], job: Job, *, workers: int) -> Iterator[list[Outcome]]:
+def write_tensors(tasks: Sequence[Task], job: Job, *, workers: int,
+                  lock_file: Path | None = None) -> Iterator[list[Outcome]]:
     """Yield the outcomes of ``tasks`` chunk by chunk (in completion order).
 
     With one worker, or too few images to share, the work runs in this process.
@@ -94,11 +95,13 @@ def write_tensors(tasks: Sequence[Task], job: Job, *, workers: int) -> Iterator[
         for part in chunks:
             yield [write_one(task, job) for task in part]
         return
-    yield from _write_in_pool(chunks, job, workers)
+    yield from _write_in_pool(chunks, job, workers, lock_file)
 
 
-def _write_in_pool(chunks: list[Sequence[Task]], job: Job, workers: int) -> Iterator[list[Outcome]]:
+def _write_in_pool(chunks: list[Sequence[Task]], job: Job, workers: int,
+                   lock_file: Path | None) -> Iterator[list[Outcome]]:
     with process_pool(workers, what="preprocessing", initializer=_init_worker, initargs=(job,), preload=PRELOAD,
+                      lock_file=lock_file,
                       hint="the files it finished are kept; rerun with --resume to finish the rest") as executor:
         yield from as_completed(executor, _write_chunk, (list(part) for part in chunks),
                                 window=workers * TASKS_PER_WORKER)

@@ -15,6 +15,8 @@ Order of work, so that nothing is computed before every check has passed:
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import sys
 import time
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from infer_kit.artifacts import (
+    FOLDER_MANIFEST,
     ModelDescription,
     TensorDesc,
     artifact_paths,
@@ -33,8 +36,16 @@ from infer_kit.artifacts import (
 )
 from infer_kit.console import log, progress
 from infer_kit.errors import InferKitError
-from infer_kit.fsutil import remove_stale_partials
+from infer_kit.fsutil import (
+    check_output_dir,
+    check_output_file,
+    read_json,
+    remove_stale_partials,
+    sha256_file,
+    write_json_atomic,
+)
 from infer_kit.labels import image_key
+from infer_kit.locks import hold
 from infer_kit.result_files import check_outfmt, output_filename
 from infer_kit.run_summary import build_summary, summary_path, write_run_summary
 from infer_kit.runtime.base import Runner, choose_backend, open_runner
@@ -127,7 +138,19 @@ def run(model: Any, inputs: str | Sequence[str | os.PathLike[str]] | None = None
                             hint="pass the same --output and --output-dirname as the interrupted run")
     if inputs is None and shard_kn is not None:
         raise InferKitError("--shard needs --input", hint="pure-performance mode has no files to split")
+    result_dir, summary_path = _result_paths(output, output_dirname)
+    with contextlib.ExitStack() as stack:
+        return _run(stack, model, inputs, result_dir, summary_path, outfmt=outfmt, batchsize=batchsize, loop=loop,
+                    warmup_count=warmup_count, devices=devices, backend=backend, threads=threads,
+                    pure_data_type=pure_data_type, resume=resume, shard=shard_kn, arch=arch, args=args)
 
+
+def _run(stack: contextlib.ExitStack, model: Any, inputs: Any, result_dir: Path | None, summary_path: Path | None,
+         *, outfmt: str, batchsize: int | None, loop: int, warmup_count: int, devices: list[int], backend: str,
+         threads: int | None, pure_data_type: str, resume: bool, shard: tuple[int, int] | None, arch: str | None,
+         args: Sequence[str] | None) -> RunResult:
+    """Check everything, then take the result folder's lock (held on ``stack``) and run."""
+    shard_kn = shard
     description, model_label = _describe(model, backend, arch)
     backend = choose_backend(backend, description)
     model_ref = model if backend == "torch" else str(description.path)
@@ -141,8 +164,11 @@ def run(model: Any, inputs: str | Sequence[str | os.PathLike[str]] | None = None
         if batchsize is not None and batchsize != batch:
             log.warning(f"--batchsize {batchsize} ignored: {model_label} has a static batch of {batch}")
         batches, files_total = _plan(inputs, runner.inputs, description, shard_kn)
-        result_dir, summary_path = _result_paths(output, output_dirname)
-        done = _prepare_result_dir(result_dir, resume, outfmt)
+        identity = _identity(description, model_ref, inputs, batches, outfmt, batch, shard_kn, backend)
+        lock = None
+        if result_dir is not None:  # every check passed: from here on the folder is this run's alone
+            lock = stack.enter_context(hold(_side_file(result_dir, ".lock"), what=f"result folder {result_dir}"))
+        done = _prepare_result_dir(result_dir, resume, outfmt, identity)
         todo, skipped, skipped_info = _split_done(batches, done, len(runner.outputs), outfmt)
         pure = None if inputs is not None else pure_data_type
         _log_plan(inputs, runner, batches, todo, skipped)
@@ -158,7 +184,7 @@ def run(model: Any, inputs: str | Sequence[str | os.PathLike[str]] | None = None
             if hasattr(model_ref, "forward"):
                 raise InferKitError("an in-memory torch module runs on one device", hint="pass --device 0")
             runner.close()
-            stats = _run_workers(job, devices)
+            stats = _run_workers(job, devices, lock)
         info = _info(runner, backend, model_label, description, job, stats, files_total, skipped, shard_kn,
                      devices, result_dir, summary_path)
     finally:
@@ -233,7 +259,7 @@ def _runner_options(batch: int | None, device: int, threads: int | None, arch: s
     return {key: value for key, value in options.items() if value is not None}
 
 
-def _run_workers(job: WorkerJob, devices: list[int]) -> list[WorkerStats]:
+def _run_workers(job: WorkerJob, devices: list[int], lock: Path | None) -> list[WorkerStats]:
     from dataclasses import replace
 
     if job.pure_data_type is not None:
@@ -244,8 +270,8 @@ def _run_workers(job: WorkerJob, devices: list[int]) -> list[WorkerStats]:
                     write_outputs=job.write_outputs and (job.pure_data_type is None or n == 0))
             for n, (d, (a, b)) in enumerate(zip(devices, shares, strict=True))]
     log.info(f"running on devices {','.join(map(str, devices))}: one worker process each")
-    with process_pool(len(jobs), what="run", hint="the outputs it finished are kept; rerun with --resume to finish "
-                      "the rest") as pool:
+    with process_pool(len(jobs), what="run", lock_file=lock,
+                      hint="the outputs it finished are kept; rerun with --resume to finish the rest") as pool:
         return list(pool.map(run_worker, jobs))
 
 
@@ -335,18 +361,53 @@ def _result_paths(output: Any, output_dirname: str | None) -> tuple[Path | None,
     name = output_dirname or time.strftime("%Y_%m_%d-%H_%M_%S")
     if not name or Path(name).name != name or name in (".", ".."):
         raise InferKitError(f"--output-dirname {name!r} must be a plain folder name")
-    out = Path(output)
-    if out.exists() and not out.is_dir():
-        raise InferKitError(f"--output {out} is a file, not a folder")
-    return out / name, summary_path(out / name)
+    out = check_output_dir(output, what="--output")
+    result_dir = check_output_dir(out / name, what="result folder")
+    return result_dir, check_output_file(summary_path(result_dir), what="run summary")
 
 
-def _prepare_result_dir(result_dir: Path | None, resume: bool, outfmt: str) -> set[str]:
-    """Create the result folder; the names already in it (resume), or refuse a used one."""
+def _side_file(result_dir: Path, suffix: str) -> Path:
+    """A hidden file beside ``OUT/NAME`` (never inside: the folder holds outputs only, as scorers expect)."""
+    return result_dir.parent / f".{result_dir.name}{suffix}"
+
+
+def _identity(description: ModelDescription, model_ref: Any, inputs: Any, batches: list[Batch], outfmt: str,
+              batch: int, shard: tuple[int, int] | None, backend: str) -> dict[str, Any]:
+    """What made a result folder's outputs: a resume must match it exactly, or it would mix two runs."""
+    model_file = None if hasattr(model_ref, "forward") else Path(model_ref)
+    files = hashlib.sha256()
+    for planned in batches:
+        for slot in range(planned.real):
+            for per_input in planned.files:
+                path = per_input[slot]
+                files.update(f"{Path(path).resolve()}\0{_size(path)}\n".encode())
+    manifests = {}
+    for folder in ([] if inputs is None else [p for p in split_input_arg(inputs) if p.is_dir()]):
+        manifest = folder / FOLDER_MANIFEST
+        manifests[str(folder.resolve())] = sha256_file(manifest) if manifest.is_file() else None
+    return {
+        "model": str(model_file.resolve()) if model_file else "<module>",
+        "model_sha256": sha256_file(model_file) if model_file and model_file.is_file() else None,
+        "backend": backend,
+        "batch": batch,
+        "outfmt": outfmt,
+        "shard": list(shard) if shard else None,
+        "input_files": files.hexdigest(),
+        "input_manifests": manifests,
+    }
+
+
+def _size(path: Path) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return -1
+
+
+def _prepare_result_dir(result_dir: Path | None, resume: bool, outfmt: str, identity: dict[str, Any]) -> set[str]:
+    """Create the result folder; the names already in it (resume, same run only), or refuse a used one."""
     if result_dir is None:
         return set()
-    if result_dir.exists() and not result_dir.is_dir():
-        raise InferKitError(f"result folder {result_dir} is a file")
     existing = existing_outputs(result_dir)
     if existing and not resume:
         raise InferKitError(
@@ -359,6 +420,9 @@ def _prepare_result_dir(result_dir: Path | None, resume: bool, outfmt: str) -> s
             f"cannot resume into {result_dir} with --outfmt {outfmt}: it holds other files, e.g. {foreign[0]}",
             hint="resume with the interrupted run's --outfmt, or choose another --output-dirname",
         )
+    record = _side_file(result_dir, ".run.json")
+    if resume and existing:
+        _check_same_run(record, identity, result_dir)
     if resume and result_dir.is_dir():
         removed = remove_stale_partials(result_dir)
         if removed:
@@ -367,7 +431,31 @@ def _prepare_result_dir(result_dir: Path | None, resume: bool, outfmt: str) -> s
         result_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InferKitError(f"cannot create result folder {result_dir}: {exc.strerror}") from None
+    write_json_atomic(record, identity)
     return existing
+
+
+_IDENTITY_WORDS = {"model": "another model file", "model_sha256": "another model (its sha256 differs)",
+                   "backend": "another backend", "batch": "another batch size", "outfmt": "another --outfmt",
+                   "shard": "another --shard", "input_files": "other input files",
+                   "input_manifests": "inputs preprocessed differently (their manifest differs)"}
+
+
+def _check_same_run(record: Path, identity: dict[str, Any], result_dir: Path) -> None:
+    """Refuse to resume into outputs that another run (model, inputs, options) wrote."""
+    if not record.is_file():
+        raise InferKitError(
+            f"cannot resume into {result_dir}: there is no record of the run that wrote its outputs ({record.name})",
+            hint="choose another --output-dirname, or delete the folder to run again",
+        )
+    written = read_json(record, what="run record")
+    differ = [key for key in _IDENTITY_WORDS if written.get(key) != identity.get(key)]
+    if differ:
+        raise InferKitError(
+            f"cannot resume into {result_dir}: its outputs were written by a run with "
+            f"{', '.join(_IDENTITY_WORDS[key] for key in differ)}",
+            hint="resume with the interrupted run's model, inputs and options, or choose another --output-dirname",
+        )
 
 
 def _split_done(batches: list[Batch], done: set[str], n_outputs: int,

@@ -174,7 +174,7 @@ def test_read_config_errors_are_one_line(tmp_path):
         read_config(tmp_path / "missing.cfg")
     binary = tmp_path / "bin.cfg"
     binary.write_bytes(b"\xff\xfe\x00aipp")
-    with pytest.raises(InferKitError, match="not a UTF-8 text file"):
+    with pytest.raises(InferKitError, match="is not UTF-8 text"):
         read_config(binary)
     good = tmp_path / "good.any_suffix"
     good.write_text(RESNET50_AIPPCONFIG)

@@ -138,14 +138,21 @@ def test_verification_on_real_images(tmp_path, resnet18_weights, photo_dir):
     assert report.passed and report.min_cosine > 0.9999
 
 
-def test_failed_verification_is_an_error_and_keeps_the_file(tmp_path, resnet18_weights, monkeypatch):
+def test_failed_verification_goes_beside_and_never_replaces_a_good_model(tmp_path, resnet18_weights, monkeypatch):
     path = tmp_path / "w.pth"
     torch.save(resnet18_weights, path)
     failing = VerificationReport(6, 3, 0, 0.5, 0.1, 0.9, 0.5, 1e-4, False)
     monkeypatch.setattr(export_module, "verify_onnx", lambda *a, **k: failing)
-    with pytest.raises(InferKitError, match="verification failed.*max \\|diff\\| 5.00e-01"):
+    with pytest.raises(InferKitError, match="verification failed.*max \\|diff\\| 5.00e-01.*written to .*m.failed.onnx"):
         export_onnx("resnet18", path, tmp_path / "m.onnx", spec_overrides=SMALL)
-    assert (tmp_path / "m.onnx").is_file()
+    assert (tmp_path / "m.failed.onnx").is_file() and not (tmp_path / "m.onnx").exists()
+
+    good = b"a good model, exported earlier"
+    (tmp_path / "m.onnx").write_bytes(good)
+    with pytest.raises(InferKitError, match="m.onnx was left as it was"):
+        export_onnx("resnet18", path, tmp_path / "m.onnx", spec_overrides=SMALL)
+    assert (tmp_path / "m.onnx").read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.failed.onnx", "m.onnx", "w.pth"]  # no temporary left
 
 
 def test_report_flags_disagreement():
