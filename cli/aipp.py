@@ -58,7 +58,10 @@ def generate(model: str | None, arch: str | None, preset: str | None, input_form
       infer-kit aipp generate --arch efficientnet_b3 --input-format YUV420SP_U8 --csc bt601-narrow
     """
     from infer_kit.aipp import describe_generated, generate_op, render_config
-    from infer_kit.fsutil import write_text_atomic
+    from infer_kit.fsutil import check_output_file, write_text_atomic
+
+    if output is not None:
+        check_output_file(output, what="AIPP config")
 
     resolved = resolve_spec(model=model, arch=arch, preset=preset, overrides=pop_spec_overrides(kwargs))
     spec = resolved.spec if resolved is not None else None
@@ -137,7 +140,9 @@ def emulate(config: str, source: str, output: str, model: str | None, csc: str |
     import numpy as np
 
     from infer_kit.aipp import emulate_aipp, load_source, parse_assumptions, read_config
-    from infer_kit.fsutil import atomic_write
+    from infer_kit.fsutil import atomic_write, check_output_file
+
+    check_output_file(output, what="output tensor")
 
     assumptions = parse_assumptions(assume)
     parsed = read_config(config)

@@ -13,11 +13,12 @@ work starts: ais_bench and the ModelZoo scripts would silently overwrite one of 
 
 from __future__ import annotations
 
+import errno
 import os
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from infer_kit.errors import InferKitError
 from infer_kit.labels import image_key
@@ -118,21 +119,69 @@ def _scan(root: Path, excluded: set[Path]) -> tuple[list[str], list[str]]:
     for entry in entries:
         if entry.name.startswith("."):
             continue
-        if entry.is_dir():
+        kind = _kind(entry)
+        if kind == "dir":
             if Path(entry.path).resolve() not in excluded:
                 folders.append(entry.name)
-        elif entry.is_file():
+        elif kind == "file":
             files.append(entry.name)
     return files, folders
 
 
 def _walk(folder: Path, excluded: set[Path], root: Path) -> list[str]:
+    """Every file under ``folder`` (symlinks followed; a link back into its own ancestors is an error)."""
     found = []
-    for current, dirs, names in os.walk(folder, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and Path(current, d).resolve() not in excluded)
-        base = Path(current).relative_to(root)
-        found.extend((base / n).as_posix() for n in sorted(names) if not n.startswith("."))
+    ancestors = [_identity(root), _identity(folder)]
+
+    def visit(current: Path, base: PurePosixPath) -> None:
+        try:
+            entries = sorted(os.scandir(current), key=lambda e: e.name)
+        except OSError as exc:
+            raise InferKitError(f"cannot list {current}: {exc.strerror}") from None
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            kind = _kind(entry)
+            if kind == "file":
+                found.append((base / entry.name).as_posix())
+            elif kind == "dir" and Path(entry.path).resolve() not in excluded:
+                identity = _identity(Path(entry.path))
+                if identity in ancestors:
+                    raise _loop(Path(entry.path))
+                ancestors.append(identity)
+                visit(Path(entry.path), base / entry.name)
+                ancestors.pop()
+
+    visit(folder, PurePosixPath(folder.relative_to(root).as_posix()))
     return found
+
+
+def _kind(entry: os.DirEntry[str]) -> str | None:
+    """"dir", "file" or None (anything else); a symlink that cannot be resolved because it loops is an error."""
+    try:
+        if entry.is_dir():
+            return "dir"
+        if entry.is_file():
+            return "file"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _loop(Path(entry.path)) from None
+        raise InferKitError(f"cannot read {entry.path}: {exc.strerror}") from None
+    return None
+
+
+def _identity(folder: Path) -> tuple[int, int]:
+    info = folder.stat()
+    return info.st_dev, info.st_ino
+
+
+def _loop(link: Path) -> InferKitError:
+    try:
+        target = os.readlink(link)
+    except OSError:
+        target = "?"
+    return InferKitError(f"symlink loop in the image folder: {link} -> {target} leads back into itself",
+                         hint="remove the link, or point it outside the image folder")
 
 
 def _is_image(relpath: str, extensions: frozenset[str]) -> bool:

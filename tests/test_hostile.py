@@ -87,3 +87,188 @@ def test_a_sixteen_bit_png_through_the_cli_is_not_white(tmp_path, cli):
     assert result.exit_code == 0, result.stderr
     data = np.fromfile(tmp_path / "prep" / "deep.bin", np.uint8)
     assert (data == 255).mean() < 0.1 and data.std() > 20
+
+
+# ---- output paths: one line naming the path, before any work -------------------------------------------------
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A folder nobody may write into, root included (``chattr +i``; a plain chmod for other users)."""
+    import os
+    import shutil
+    import subprocess
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if os.geteuid() == 0:
+        if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", folder]).returncode != 0:
+            pytest.skip("chattr +i is not available, and root writes through chmod")
+        yield folder
+        subprocess.run(["chattr", "-i", folder], check=True)
+    else:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+
+
+def _one_line(result, code: int = 1) -> str:
+    assert result.exit_code == code, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("infer-kit:")]
+    assert len(lines) == 1 and lines[0].startswith("infer-kit: error: "), result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    assert "Usage:" not in result.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def images(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for seed in range(3):
+        _photo(seed).save(folder / f"img{seed}.jpg")
+    return folder
+
+
+def test_read_only_output_folders_are_one_line_naming_the_path(read_only_dir, images, tmp_path, cli):
+    from test_run_support import float_folder, float_model
+
+    line = _one_line(cli("preprocess", "--preset", "resnet", images, read_only_dir / "prep"))
+    assert f"{read_only_dir}" in line and "not writable" in line
+    line = _one_line(cli("aipp", "generate", "--preset", "resnet", "-o", read_only_dir / "a.cfg"))
+    assert "not writable" in line and "a.cfg" in line
+    model = float_model(tmp_path / "m.onnx")
+    prep = float_folder(tmp_path / "fprep", 2)
+    line = _one_line(cli("run", "-m", model, "-i", prep, "-o", read_only_dir, "--output-dirname", "r"))
+    assert "not writable" in line
+    run = cli("run", "-m", model, "-i", prep, "-o", tmp_path / "out", "--output-dirname", "r")
+    assert run.exit_code == 0, run.stderr
+    labels = tmp_path / "labels.txt"
+    labels.write_text("img_0.bin 1\nimg_1.bin 2\n")
+    line = _one_line(cli("evaluate", tmp_path / "out" / "r", "--labels", labels, "-o", read_only_dir / "result.json"))
+    assert "not writable" in line and "result.json" in line
+    line = _one_line(cli("atc", "-m", model, "--soc", "Ascend910A", "-b", "1", "--aipp", "none", "-o",
+                         read_only_dir / "m_bs1"))
+    assert "not writable" in line
+
+
+def test_a_folder_where_a_file_goes_is_refused_before_any_work(tmp_path, cli):
+    from test_run_support import float_folder, float_model
+
+    model = float_model(tmp_path / "m.onnx")
+    prep = float_folder(tmp_path / "fprep", 2)
+    (tmp_path / "out" / "r_summary.json").mkdir(parents=True)
+    line = _one_line(cli("run", "-m", model, "-i", prep, "-o", tmp_path / "out", "--output-dirname", "r"))
+    assert "r_summary.json is a folder" in line
+    assert not (tmp_path / "out" / "r").exists()  # refused before a single output was written
+    assert cli("run", "-m", model, "-i", prep, "-o", tmp_path / "out", "--output-dirname", "ok").exit_code == 0
+    labels = tmp_path / "labels.txt"
+    labels.write_text("img_0.bin 1\nimg_1.bin 2\n")
+    (tmp_path / "details").mkdir()
+    line = _one_line(cli("evaluate", tmp_path / "out" / "ok", "--labels", labels, "--details", tmp_path / "details"))
+    assert "details file" in line and "is a folder" in line
+    line = _one_line(cli("compare", tmp_path / "out" / "ok", tmp_path / "out" / "ok", "-o", tmp_path / "details"))
+    assert "is a folder" in line
+    (tmp_path / "afile").write_text("not a folder")
+    line = _one_line(cli("atc", "-m", model, "--soc", "Ascend910A", "-b", "2", "--aipp", "none", "-o",
+                         tmp_path / "afile" / "m_bs2"))
+    assert "afile is a file, not a folder" in line
+
+
+def test_a_full_disk_during_export_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, cli):
+    import errno
+    import os
+
+    import torch
+
+    from infer_kit import fsutil
+    from infer_kit.registry import create_model
+
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "c.pth"
+    torch.save(create_model("test_resnet", num_classes=4).state_dict(), checkpoint)
+    real_fdopen = os.fdopen
+
+    class FullDisk:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr(fsutil.os, "fdopen", lambda fd, mode: FullDisk(real_fdopen(fd, mode)))
+    line = _one_line(cli("export", "--arch", "test_resnet", "--checkpoint", checkpoint, "--resize", "32", "--crop",
+                         "32", "-o", tmp_path / "m.onnx", "--no-verify"))
+    assert "No space left on device" in line and "m.onnx" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pth"]
+
+
+def test_a_bad_aipp_config_given_to_the_pipeline_is_one_line(tmp_path, cli):
+    from test_run_support import float_model
+
+    config = tmp_path / "broken.cfg"
+    config.write_text("aipp_op {\n  aipp_mode: static\n  input_format: NOT_A_FORMAT\n}\n")
+    (tmp_path / "img").mkdir()
+    _photo().save(tmp_path / "img" / "a.jpg")
+    toml = tmp_path / "p.toml"
+    toml.write_text(f'work_dir = "work"\n[model]\nonnx = "{float_model(tmp_path / "m.onnx")}"\n'
+                    f'spec = {{ resize = 10, crop = 8 }}\n[data]\nimages = "img"\nlabels = "l.txt"\n'
+                    f'[atc]\nbatch_sizes = [1]\naipp = "{config}"\n[compare]\nreference = false\n')
+    (tmp_path / "l.txt").write_text("a.jpg 0\n")
+    line = _one_line(cli("pipeline", toml))
+    assert "pipeline stage 'atc bs1_force_fp16' failed" in line and "broken.cfg:3" in line
+
+
+def test_usage_mistakes_are_one_line_exit_1(tmp_path, cli):
+    for args in (["export", "--opset", "99"], ["export", "-o", tmp_path], ["atc", "-b", "0"], ["atc", "-b", "-1"],
+                 ["atc", "-b", "abc"], ["run", "-o", __file__], ["dataset", "no-such-set", tmp_path]):
+        line = _one_line(cli(*args))
+        assert "Usage:" not in line and "--help" in line
+
+
+def test_a_ten_megabyte_token_is_not_echoed(tmp_path, cli):
+    config = tmp_path / "huge.cfg"
+    config.write_text("aipp_op { aipp_mode: " + "x" * 10_000_000 + " }\n")
+    line = _one_line(cli("aipp", "check", config))
+    assert len(line) < 400 and "huge.cfg:1:22" in line and "(10,000,002 characters)" in line
+
+
+def test_a_byte_order_mark_is_accepted_in_every_text_input(tmp_path):
+    from infer_kit.aipp import read_config
+    from infer_kit.labels import read_class_index, read_val_labels
+    from infer_kit.pipeline import read_toml
+
+    bom = "\ufeff"
+    (tmp_path / "val_label.txt").write_text(bom + "astronaut.png 3\nchelsea.png 1\n", encoding="utf-8")
+    assert read_val_labels(tmp_path / "val_label.txt") == {"astronaut": 3, "chelsea": 1}
+    (tmp_path / "a.cfg").write_text(bom + "aipp_op {\n aipp_mode: static\n input_format: RGB888_U8\n}\n",
+                                    encoding="utf-8")
+    assert read_config(tmp_path / "a.cfg").ops[0].input_format == "RGB888_U8"
+    (tmp_path / "p.toml").write_text(bom + 'work_dir = "w"\n', encoding="utf-8")
+    assert read_toml(tmp_path / "p.toml") == {"work_dir": "w"}
+    (tmp_path / "class_index.json").write_text(bom + '{"0": ["n0", "zero"]}', encoding="utf-8")
+    assert read_class_index(tmp_path / "class_index.json") == [("n0", "zero")]
+
+
+# ---- symlinks in the image folder ------------------------------------------------------------------------
+def test_a_symlink_to_itself_is_one_line(images, tmp_path, cli):
+    (images / "loop").symlink_to("loop")
+    line = _one_line(cli("preprocess", "--preset", "resnet", images, tmp_path / "prep"))
+    assert "symlink loop in the image folder" in line and "loop -> loop" in line
+
+
+def test_a_symlink_loop_in_a_class_tree_is_named_not_followed(tmp_path, cli):
+    tree = tmp_path / "tree"
+    for name in ("c1", "c2"):
+        (tree / name).mkdir(parents=True)
+        _photo().save(tree / name / f"{name}.jpg")
+    (tree / "c1" / "up").symlink_to("..")
+    line = _one_line(cli("preprocess", "--preset", "resnet", tree, tmp_path / "prep"))
+    assert "c1/up -> .. leads back into itself" in line and "would both be written" not in line
