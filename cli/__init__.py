@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import signal
 import sys
 import traceback
 from typing import Any
@@ -80,9 +81,19 @@ def usage_line(exc: click.ClickException) -> str:
     return f"{command}: {message}: see '{command} --help'"
 
 
+class _Terminated(Exception):
+    """SIGTERM arrived: stop like Ctrl-C does (workers cancelled, complete files kept)."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise _Terminated
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Console-script entry point: one line per user error, never a traceback for one."""
     args = sys.argv[1:] if argv is None else argv
+    if argv is None:  # the real command, not a call from Python
+        signal.signal(signal.SIGTERM, _terminate)
     verbose = any(a in ("-v", "--verbose") or (a.startswith("-v") and set(a[1:]) == {"v"}) for a in args)
     try:
         return cli.main(args=args, prog_name="infer-kit", standalone_mode=False)
@@ -97,6 +108,9 @@ def main(argv: list[str] | None = None) -> Any:
     except (click.exceptions.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
         click.echo("infer-kit: interrupted; completed files are kept, rerun with --resume to finish", err=True)
         sys.exit(130)
+    except _Terminated:
+        click.echo("infer-kit: terminated; completed files are kept, rerun with --resume to finish", err=True)
+        sys.exit(143)
     except BrokenPipeError:
         sys.exit(141)
     except Exception as exc:  # a bug: say so plainly

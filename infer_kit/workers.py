@@ -120,19 +120,30 @@ def _die_with(parent: int) -> None:
     with contextlib.suppress(Exception):
         import ctypes
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: when the forkserver dies
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG: when the server dies
 
     def watch() -> None:
         while True:
             time.sleep(PARENT_POLL_S)
-            try:
-                os.kill(parent, 0)
-            except ProcessLookupError:
+            if not _running(parent):
                 os._exit(1)
-            except PermissionError:
-                pass
 
     threading.Thread(target=watch, name="infer-kit-parent-watch", daemon=True).start()
+
+
+def _running(pid: int) -> bool:
+    """``pid`` exists and has not exited (a dead process its own parent has not reaped yet is a zombie: not running)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc: the signal probe above is all there is
+    return state not in ("Z", "X")
 
 
 @contextlib.contextmanager

@@ -6,6 +6,7 @@ Add a test here for every new bug of this kind (issue 12 started it with the cas
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -272,3 +273,71 @@ def test_a_symlink_loop_in_a_class_tree_is_named_not_followed(tmp_path, cli):
     (tree / "c1" / "up").symlink_to("..")
     line = _one_line(cli("preprocess", "--preset", "resnet", tree, tmp_path / "prep"))
     assert "c1/up -> .. leads back into itself" in line and "would both be written" not in line
+
+
+# ---- resume never mixes two runs -------------------------------------------------------------------------------
+def test_run_resume_into_another_models_outputs_is_refused(tmp_path, cli):
+    from test_run_support import float_folder, float_model
+
+    prep = float_folder(tmp_path / "prep", 6)
+    model_a = float_model(tmp_path / "a.onnx")
+    model_b = float_model(tmp_path / "b.onnx")
+    import onnx
+
+    proto = onnx.load(model_b)  # the same graph with other weights
+    proto.graph.initializer[0].raw_data = bytes(len(proto.graph.initializer[0].raw_data))
+    onnx.save(proto, model_b)
+    out = tmp_path / "out"
+    assert cli("run", "-m", model_b, "-i", prep, "-o", out, "--output-dirname", "res").exit_code == 0
+    result = out / "res"
+    for name in ("img_4_0.bin", "img_5_0.bin"):
+        (result / name).unlink()
+    kept = {p.name: p.read_bytes() for p in result.iterdir()}
+    line = _one_line(cli("run", "-m", model_a, "-i", prep, "-o", out, "--output-dirname", "res", "--resume"))
+    assert "its outputs were written by a run with another model file, another model (its sha256 differs)" in line
+    assert {p.name: p.read_bytes() for p in result.iterdir()} == kept
+    other = float_folder(tmp_path / "prep2", 6)
+    line = _one_line(cli("run", "-m", model_b, "-i", other, "-o", out, "--output-dirname", "res", "--resume"))
+    assert "other input files" in line
+    line = _one_line(cli("run", "-m", model_b, "-i", prep, "-o", out, "--output-dirname", "res", "--resume",
+                         "--outfmt", "NPY"))
+    assert "--outfmt NPY" in line or "another --outfmt" in line
+    finished = cli("run", "-m", model_b, "-i", prep, "-o", out, "--output-dirname", "res", "--resume")
+    assert finished.exit_code == 0 and "4 file(s) already have their outputs" in finished.stderr
+
+
+def test_run_resume_into_outputs_without_a_record_is_refused(tmp_path, cli):
+    from test_run_support import float_folder, float_model
+
+    prep = float_folder(tmp_path / "prep", 2)
+    (tmp_path / "out" / "res").mkdir(parents=True)
+    (tmp_path / "out" / "res" / "img_0_0.bin").write_bytes(b"from some other tool")
+    line = _one_line(cli("run", "-m", float_model(tmp_path / "m.onnx"), "-i", prep, "-o", tmp_path / "out",
+                         "--output-dirname", "res", "--resume"))
+    assert "there is no record of the run that wrote its outputs" in line
+    assert (tmp_path / "out" / "res" / "img_0_0.bin").read_bytes() == b"from some other tool"
+
+
+def test_preprocess_resume_with_another_spec_or_layout_is_refused(images, tmp_path, cli):
+    dst = tmp_path / "prep"
+    assert cli("preprocess", "--preset", "resnet", images, dst).exit_code == 0
+    before = {p.name: p.read_bytes() for p in dst.glob("*.bin")}
+    line = _one_line(cli("preprocess", "--preset", "resnet", "--resize", "240", "--resume", images, dst))
+    assert "holds aipp tensors of another spec" in line
+    line = _one_line(cli("preprocess", "--preset", "resnet", "--layout", "float", "--resume", images, dst))
+    assert "holds aipp tensors" in line and "this run writes float tensors" in line
+    assert {p.name: p.read_bytes() for p in dst.glob("*.bin")} == before
+
+
+def test_a_second_run_into_a_folder_in_use_is_refused(tmp_path, cli):
+    from test_run_support import float_folder, float_model
+
+    from infer_kit.locks import hold
+
+    prep = float_folder(tmp_path / "prep", 2)
+    out = tmp_path / "out"
+    with hold(out / ".res.lock", what=f"result folder {out / 'res'}"):
+        line = _one_line(cli("run", "-m", float_model(tmp_path / "m.onnx"), "-i", prep, "-o", out,
+                             "--output-dirname", "res"))
+    assert f"result folder {out / 'res'} is in use by pid {os.getpid()}" in line
+    assert not (out / "res").exists()
