@@ -90,6 +90,8 @@ def export_onnx(
         raise InferKitError(f"batch must be >= 1, got {batch}")
     if not input_name or not output_name or input_name == output_name:
         raise InferKitError("input and output names must be non-empty and different")
+    if output is not None:  # checked before the checkpoint is loaded; the default name needs the arch
+        check_output_file(output, what="output model")
     model, info, entry_name, spec = _build(arch, checkpoint, num_classes, trust_checkpoint, use_ema, random_init)
     spec = resolve_spec(spec=spec, overrides=spec_overrides).spec  # the checkpoint's or the registry's
     classes = info.num_classes if info else (num_classes or 1000)

@@ -149,6 +149,8 @@ def test_read_only_output_folders_are_one_line_naming_the_path(read_only_dir, im
     line = _one_line(cli("atc", "-m", model, "--soc", "Ascend910A", "-b", "1", "--aipp", "none", "-o",
                          read_only_dir / "m_bs1"))
     assert "not writable" in line
+    line = _one_line(cli("export", "--arch", "test_resnet", "--random-init", "-o", read_only_dir / "m.onnx"))
+    assert "output model" in line and "not writable" in line
 
 
 def test_a_folder_where_a_file_goes_is_refused_before_any_work(tmp_path, cli):
