@@ -110,16 +110,18 @@ def check_unique_keys(images: Sequence[ImageFile]) -> None:
     )
 
 
+def _entries(folder: Path) -> list[tuple[os.DirEntry[str], str | None]]:
+    """The visible entries of ``folder`` in name order, each with its kind (see :func:`_kind`)."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        raise InferKitError(f"cannot list {folder}: {exc.strerror}") from None
+    return [(entry, _kind(entry)) for entry in entries if not entry.name.startswith(".")]
+
+
 def _scan(root: Path, excluded: set[Path]) -> tuple[list[str], list[str]]:
     files, folders = [], []
-    try:
-        entries = sorted(os.scandir(root), key=lambda e: e.name)
-    except OSError as exc:
-        raise InferKitError(f"cannot list {root}: {exc.strerror}") from None
-    for entry in entries:
-        if entry.name.startswith("."):
-            continue
-        kind = _kind(entry)
+    for entry, kind in _entries(root):
         if kind == "dir":
             if Path(entry.path).resolve() not in excluded:
                 folders.append(entry.name)
@@ -134,14 +136,7 @@ def _walk(folder: Path, excluded: set[Path], root: Path) -> list[str]:
     ancestors = [_identity(root), _identity(folder)]
 
     def visit(current: Path, base: PurePosixPath) -> None:
-        try:
-            entries = sorted(os.scandir(current), key=lambda e: e.name)
-        except OSError as exc:
-            raise InferKitError(f"cannot list {current}: {exc.strerror}") from None
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            kind = _kind(entry)
+        for entry, kind in _entries(current):
             if kind == "file":
                 found.append((base / entry.name).as_posix())
             elif kind == "dir" and Path(entry.path).resolve() not in excluded:
