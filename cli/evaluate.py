@@ -4,6 +4,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from infer_kit.postprocess import DEFAULT_TIE_BREAK, TIE_BREAKS
+
 if TYPE_CHECKING:
     from infer_kit.postprocess import EvaluationResult
 
@@ -24,9 +26,14 @@ if TYPE_CHECKING:
 @click.option("--workers", type=click.IntRange(min=1), help="Processes [default: all cores for large runs].")
 @click.option("--dtype", help="dtype of .bin outputs when no run summary says (e.g. float32).")
 @click.option("--width", type=click.IntRange(min=1), help="Values per .bin output when no run summary says.")
+@click.option("--tie-break", type=click.Choice(TIE_BREAKS), default=DEFAULT_TIE_BREAK, show_default=True,
+              help="Order of equal scores: numpy = numpy's argsort on the float32 values, as the ModelZoo scorer "
+                   "(same numpy and CPU give the same result.json); index = lower class index first (stable, the "
+                   "same everywhere); numpy-scalar = numpy's scalar introsort (numpy <= 1.24, the ModelZoo's pinned "
+                   "1.21.5) on any machine, slow.")
 def command(result_dirs: tuple[str, ...], labels: str, output: str | None, topk: int, label_offset: str,
             min_top1: float | None, min_top5: float | None, details: str | None, allow_partial: bool,
-            workers: int | None, dtype: str | None, width: int | None) -> None:
+            workers: int | None, dtype: str | None, width: int | None, tie_break: str) -> None:
     """Score run outputs into a ModelZoo result.json (top-1..top-5), with accuracy gates.
 
     RESULT_DIR holds {image}_0.txt|npy|bin files as 'infer-kit run' or ais_bench writes them;
@@ -46,7 +53,7 @@ def command(result_dirs: tuple[str, ...], labels: str, output: str | None, topk:
     gates.check_topk(topk)
     result = evaluate(
         list(result_dirs), labels, output=output, topk=topk, label_offset=label_offset, details=details,
-        allow_partial=allow_partial, workers=workers, dtype=dtype, width=width,
+        allow_partial=allow_partial, workers=workers, dtype=dtype, width=width, tie_break=tie_break,
     )
     _print_table(result)
     failures = gates.accuracy_failures(top1=result.top1, top5=result.top5, classes=result.classes)

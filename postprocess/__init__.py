@@ -2,5 +2,7 @@
 
 from infer_kit.postprocess.comparison import ComparisonResult, compare
 from infer_kit.postprocess.evaluation import EvaluationResult, evaluate
+from infer_kit.postprocess.ties import DEFAULT_TIE_BREAK, TIE_BREAKS, scalar_argsort
 
-__all__ = ["ComparisonResult", "EvaluationResult", "compare", "evaluate"]
+__all__ = ["DEFAULT_TIE_BREAK", "TIE_BREAKS", "ComparisonResult", "EvaluationResult", "compare", "evaluate",
+           "scalar_argsort"]

@@ -41,6 +41,7 @@ from infer_kit.postprocess.run_outputs import (
     first_names,
 )
 from infer_kit.postprocess.scoring import ChunkScore, ScoreTask, TopKAccumulator, score_chunk
+from infer_kit.postprocess.ties import DEFAULT_TIE_BREAK, check_tie_break
 from infer_kit.result_files import natural_key
 
 RESULT_JSON = "result.json"
@@ -106,6 +107,7 @@ class EvaluationResult:
     details_path: Path | None = None
     seconds: float = 0.0
     workers: int = 1
+    tie_break: str = DEFAULT_TIE_BREAK
 
     @property
     def top1(self) -> float:
@@ -142,6 +144,7 @@ class EvaluationResult:
             "label_offset_reason": self.label_offset_reason,
             "formats": dict(self.formats),
             "topk": self.topk,
+            "tie_break": self.tie_break,
             "hits_by_rank": list(self.hits),
             "accuracy": {f"top{i + 1}": acc for i, acc in enumerate(self.accuracies)},
             "per_class": [
@@ -173,16 +176,19 @@ def evaluate(
     workers: int | None = None,
     dtype: str | None = None,
     width: int | None = None,
+    tie_break: str = DEFAULT_TIE_BREAK,
 ) -> EvaluationResult:
     """Score run outputs against labels into ``result.json`` (see the module docstring).
 
     ``output`` defaults to ``result.json`` beside the first result folder (where the
     ModelZoo recipe puts it); an existing folder means ``<folder>/result.json``.
-    ``dtype``/``width`` decode BIN outputs when no run summary says how. Accuracy gates are
-    checked by the caller (:mod:`infer_kit.gates`).
+    ``dtype``/``width`` decode BIN outputs when no run summary says how. ``tie_break`` orders
+    equal scores (:mod:`infer_kit.postprocess.ties`; default: numpy's argsort, as the scorer).
+    Accuracy gates are checked by the caller (:mod:`infer_kit.gates`).
     """
     started = time.perf_counter()
     _check_arguments(topk, label_offset)
+    check_tie_break(tie_break)
     if details is not None:
         check_output_file(details, what="details file")
     truth = load_ground_truth(labels)
@@ -194,7 +200,8 @@ def evaluate(
     model_labels = _model_labels(outputs.files, truth, offset, classes)
 
     n_workers = resolve_workers(workers, len(outputs.files))
-    accumulator, misclassified, problems = _score(outputs, model_labels, classes, topk, n_workers, offset)
+    accumulator, misclassified, problems = _score(outputs, model_labels, classes, topk, n_workers, offset,
+                                                  tie_break)
     problems.raise_if_any(total=len(outputs.files), width=classes, width_source=width_source,
                           hint="rerun 'infer-kit run' for those images, or delete them and pass --allow-partial")
 
@@ -221,6 +228,7 @@ def evaluate(
         label_source=truth.source,
         seconds=time.perf_counter() - started,
         workers=n_workers,
+        tie_break=tie_break,
     )
     if details is not None:
         details_path = Path(details)
@@ -291,7 +299,8 @@ def _model_labels(files: list[OutputFile], truth: GroundTruth, offset: int, clas
 
 
 def _score(
-    outputs: RunOutputs, model_labels: list[int], classes: int, topk: int, workers: int, offset: int
+    outputs: RunOutputs, model_labels: list[int], classes: int, topk: int, workers: int, offset: int,
+    tie_break: str,
 ) -> tuple[TopKAccumulator, list[Misclassified], ProblemLog]:
     """Stream chunk results into the accumulator; only misses are kept per image."""
     import numpy as np
@@ -299,7 +308,7 @@ def _score(
     accumulator = TopKAccumulator(topk, classes)
     problems = ProblemLog()
     misclassified: list[Misclassified] = []
-    tasks = [ScoreTask(list(files), list(labels), classes, outputs.bin_layout, topk)
+    tasks = [ScoreTask(list(files), list(labels), classes, outputs.bin_layout, topk, tie_break)
              for files, labels in zip(chunked(outputs.files), chunked(model_labels), strict=True)]
     results = map_chunks(score_chunk, tasks, sizes=[len(t.files) for t in tasks], workers=workers, desc="evaluate")
     for task, chunk in zip(tasks, results, strict=True):
