@@ -166,12 +166,20 @@ def _lint_crop(op: AippOp, spec: PreprocessSpec) -> list[Issue]:
                int(op.get("crop_size_h")), int(op.get("crop_size_w")))
     else:
         box = (0, 0, src[0], src[1])
-    offset = spec.crop_offset
+    side = spec.aipp_side
+    offset = spec.aipp_crop[0] if spec.aipp_crop else 0
     want = (offset, offset, spec.crop, spec.crop)
-    if src == (spec.resize, spec.resize) and box == want:
+    if src == (side, side) and box == want:
         return []
+    if src == (spec.resize, spec.resize) and box == (spec.crop_offset, spec.crop_offset, spec.crop, spec.crop):
+        return [_warn(op, f"the {spec.resize}x{spec.resize} square cropped {spec.crop}x{spec.crop} at "
+                      f"({spec.crop_offset},{spec.crop_offset}) does not select the float layout's centre crop on "
+                      f"every image: (resize - crop) = {spec.resize - spec.crop} is not a multiple of 4, so some "
+                      "image sizes are shifted by one pixel; an AIPP config that reads the "
+                      f"{spec.crop}x{spec.crop} crop itself without cropping is exact", "crop")]
     have = f"source {src[1]}x{src[0]}, crop {box[3]}x{box[2]} at ({box[1]},{box[0]})"
-    bins = f"{spec.resize}x{spec.resize} cropped {spec.crop}x{spec.crop} at ({offset},{offset})"
+    bins = (f"{side}x{side} cropped {spec.crop}x{spec.crop} at ({offset},{offset})" if spec.aipp_crop
+            else f"the {side}x{side} centre crop itself")
     return [_warn(op, f"crop geometry differs from the spec's centre crop: {have}; the spec's aipp-layout bins are "
                   f"{bins}", "crop" if op.is_set("crop") else None)]
 
@@ -184,15 +192,16 @@ def spec_deviation(op: AippOp, spec: PreprocessSpec) -> float | None:
 
     if op.input_format != "RGB888_U8" or op.get("padding"):
         return None
-    if (int(op.get("src_image_size_h")), int(op.get("src_image_size_w"))) != (spec.resize, spec.resize):
+    side = int(op.get("src_image_size_h"))
+    if side != int(op.get("src_image_size_w")) or side not in (spec.resize, spec.aipp_side):
         return None
     rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, (spec.resize, spec.resize, 3), dtype=np.uint8)
+    image = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
     try:
         emulated = emulate_aipp(op, image, model_hw=(spec.crop, spec.crop))[0].astype(np.float32)
     except InferKitError:  # a config the emulation refuses is reported by validate, not here
         return None
-    top = spec.crop_offset
+    top = int(round((side - spec.crop) / 2))
     crop = image[top:top + spec.crop, top:top + spec.crop].astype(np.float32) / 255.0
     planes = (crop - np.array(spec.mean, np.float32)) / np.array(spec.std, np.float32)
     if spec.channel_order == "BGR":

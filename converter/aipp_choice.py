@@ -76,11 +76,14 @@ def choose_aipp(aipp: str, model_path: Path, out_dir: Path, spec: PreprocessSpec
 
 def spec_for_source(spec: PreprocessSpec | None, op: AippOp | None,
                     input_hw: tuple[int, int]) -> PreprocessSpec | None:
-    """The spec the artifact's input files must follow: ``resize`` = the config's square source size.
+    """The spec the artifact's input files must follow, its aipp geometry fixed to what the config reads.
 
-    A user's config may read another source size than the model's spec (e.g. 224x224 with no crop);
-    the manifest then records that size, so ``preprocess --for`` writes, and ``run`` accepts, what
-    the artifact takes. A non-square or non-RGB source cannot be written by ``preprocess``: warned.
+    A config that reads the ``resize`` square (cropping it) gets ``square``; one that reads a
+    ``crop x crop`` source without cropping gets ``crop`` (the centre crop of the resized image
+    itself, as the ModelZoo's Inception configs read it). Any other square size is recorded as
+    the resize (e.g. 224x224 with no crop for a 232/224 spec): the manifest then records what the
+    artifact takes, so ``preprocess --for`` writes, and ``run`` accepts, exactly that. A non-square
+    or non-RGB source cannot be written by ``preprocess``: warned.
     """
     if spec is None or op is None or op.mode != "static":
         return spec
@@ -90,8 +93,12 @@ def spec_for_source(spec: PreprocessSpec | None, op: AippOp | None,
         log.warning("the AIPP config reads %s %s sources, which 'infer-kit preprocess' does not write: prepare the "
                     "input files yourself", op.input_format, size)
         return spec
-    if geometry.src_h != spec.resize:
-        log.warning("the AIPP config reads %s sources but the spec resizes to %d: the manifest records resize %d "
-                    "so that preprocessed files match the artifact", size, spec.resize, geometry.src_h)
-        return spec.with_overrides(resize=geometry.src_h)
-    return spec
+    side = geometry.src_h
+    cropped = (geometry.crop_h, geometry.crop_w) != (side, side)
+    if side == spec.crop and not cropped and spec.crop != spec.resize:
+        return spec if spec.geometry == "crop" else spec.with_overrides(aipp_geometry="crop")
+    if side == spec.resize:
+        return spec if spec.geometry == "square" else spec.with_overrides(aipp_geometry="square")
+    log.warning("the AIPP config reads %s sources but the spec resizes to %d: the manifest records resize %d "
+                "so that preprocessed files match the artifact", size, spec.resize, side)
+    return spec.with_overrides(resize=side, aipp_geometry="square")

@@ -169,6 +169,7 @@ def _compile_one(plan: _Plan, batch: int, base: Path, force: bool, converted: li
         "precision_emulation": EMULATION[plan.precision_mode] if plan.emulate else None,
         "layout": "aipp" if plan.op is not None else "float",
         "spec": plan.spec.to_dict() if plan.spec else None,
+        "aipp_geometry": plan.spec.geometry_dict() if plan.spec and plan.op is not None else None,
         "aipp_config": plan.aipp_text,
         "aipp_config_file": _relative(plan.aipp_path, out_dir) if plan.aipp_path else None,
         "aipp_assumptions": plan.assumptions.to_dict() if plan.emulate and plan.op is not None else None,

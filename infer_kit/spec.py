@@ -17,9 +17,17 @@ Conventions (the ones torchvision, timm and the ModelZoo scripts share):
   applied to the matching planes, so a BGR model's first plane uses ``mean[2]``.
 * Two input layouts exist for one spec:
   ``float``: float32 CHW ``(3, crop, crop)``, ``(x/255 - mean) / std`` in channel order;
-  ``aipp``: uint8 HWC ``(resize, resize, 3)`` RGB bytes (the short side resized, then a
-  centre ``resize x resize`` crop); the AIPP in front of the compiled model crops
-  ``crop x crop`` at ``crop_offset`` and normalises on the device.
+  ``aipp``: uint8 HWC RGB bytes that the AIPP in front of the compiled model crops (or not) and
+  normalises on the device. Its geometry (``aipp_geometry``) is one of
+  ``square``: the ``resize x resize`` centre square, which AIPP crops ``crop x crop`` at
+  ``crop_offset`` (the ModelZoo ResNet-50 layout), or
+  ``crop``: the ``crop x crop`` centre crop itself, which AIPP takes whole (the ModelZoo
+  Inception layout).
+  Two centre crops in a row select the pixels of one centre crop for every image size only
+  when ``(resize - crop) % 4 == 0`` (both offsets round half to even; proof and sweep in the
+  README), so ``auto`` picks ``square`` then (and when ``crop == resize``) and ``crop``
+  otherwise: the aipp layout plus its AIPP config always selects exactly the float layout's
+  pixels.
 """
 
 from __future__ import annotations
@@ -38,7 +46,9 @@ INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
 CHANNEL_ORDERS = ("RGB", "BGR")
 LAYOUTS = ("aipp", "float")
 LONG_SIDE_RULES = ("floor", "round")
-# Fields that determine the bytes of an aipp-layout file (the rest is applied by AIPP).
+AIPP_GEOMETRIES = ("auto", "square", "crop")
+# Fields that determine the bytes of an aipp-layout file (the rest is applied by AIPP); the crop
+# counts too when the geometry writes the crop itself (see PreprocessSpec.layout_fields).
 AIPP_SOURCE_FIELDS = ("resize", "interpolation", "long_side")
 
 
@@ -53,6 +63,7 @@ class PreprocessSpec:
     std: tuple[float, float, float] = IMAGENET_STD
     channel_order: str = "RGB"
     long_side: str = "floor"
+    aipp_geometry: str = "auto"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mean", _triple("mean", self.mean))
@@ -81,6 +92,9 @@ class PreprocessSpec:
             )
         if any(s <= 0 for s in self.std):
             raise InferKitError(f"preprocess spec: std {self.std} must be positive")
+        if self.aipp_geometry not in AIPP_GEOMETRIES:
+            raise InferKitError(f"preprocess spec: unknown aipp geometry {self.aipp_geometry!r}",
+                                hint="use auto, square or crop")
 
     # ---- geometry -------------------------------------------------------------------
     @property
@@ -92,13 +106,49 @@ class PreprocessSpec:
         """(width, height) after resizing the short side to ``resize``."""
         return cover_size(width, height, self.resize, self.resize, self.long_side)
 
+    @property
+    def geometry(self) -> str:
+        """The aipp layout's geometry, ``square`` or ``crop`` (``auto`` resolved by the composition rule)."""
+        if self.aipp_geometry != "auto":
+            return "crop" if self.aipp_geometry == "crop" and self.crop != self.resize else "square"
+        return "square" if (self.resize - self.crop) % 4 == 0 else "crop"
+
+    @property
+    def aipp_side(self) -> int:
+        """Side of the square uint8 image the aipp layout writes: ``resize`` or ``crop``."""
+        return self.resize if self.geometry == "square" else self.crop
+
+    @property
+    def aipp_crop(self) -> tuple[int, int] | None:
+        """(offset, size) of the crop AIPP takes from the aipp-layout image, or None when it takes it whole."""
+        if self.geometry == "square" and self.crop != self.resize:
+            return self.crop_offset, self.crop
+        return None
+
+    def geometry_dict(self) -> dict[str, Any]:
+        """The aipp layout's geometry as manifests record it."""
+        crop = self.aipp_crop
+        return {"kind": self.geometry, "side": self.aipp_side,
+                "aipp_crop": None if crop is None else {"offset": crop[0], "size": crop[1]}}
+
     # ---- per-layout tensor description ----------------------------------------------
     def sample_shape(self, layout: str) -> tuple[int, int, int]:
         """Shape of one preprocessed image in ``layout`` (no batch axis)."""
         _check_layout(layout)
         if layout == "aipp":
-            return (self.resize, self.resize, 3)
+            return (self.aipp_side, self.aipp_side, 3)
         return (3, self.crop, self.crop)
+
+    def layout_fields(self, layout: str) -> dict[str, Any]:
+        """The fields that decide the bytes of a ``layout`` file (all of them for ``float``)."""
+        data = self.to_dict()
+        if layout != "aipp":
+            return data
+        chosen = {k: data[k] for k in AIPP_SOURCE_FIELDS}
+        chosen["geometry"] = self.geometry
+        if self.geometry == "crop":
+            chosen["crop"] = self.crop
+        return chosen
 
     @staticmethod
     def sample_dtype(layout: str) -> str:
@@ -118,6 +168,8 @@ class PreprocessSpec:
         data = asdict(self)
         data["mean"] = list(self.mean)
         data["std"] = list(self.std)
+        if self.aipp_geometry == "auto":
+            del data["aipp_geometry"]  # the default: specs written before the field existed read the same
         return data
 
     def to_json(self) -> str:
@@ -160,11 +212,19 @@ class PreprocessSpec:
     def differences(self, other: PreprocessSpec, *, layout: str | None = None, rel_tol: float = 1e-6) -> list[str]:
         """Human-readable list of fields that differ (floats compared with a tolerance).
 
-        With ``layout="aipp"`` only the fields that change the uint8 source bytes count:
-        the crop, normalisation and channel order happen on the device.
+        With ``layout="aipp"`` only what changes the uint8 source bytes counts: the geometry and
+        its side, the resize; the crop (unless written), normalisation and channel order happen
+        on the device.
         """
-        names = AIPP_SOURCE_FIELDS if layout == "aipp" else [f.name for f in fields(self)]
         out = []
+        if layout == "aipp":
+            names: Any = list(AIPP_SOURCE_FIELDS)
+            if self.geometry != other.geometry:
+                out.append(f"aipp geometry {self.geometry} {self.aipp_side} vs {other.geometry} {other.aipp_side}")
+            elif self.geometry == "crop" and self.crop != other.crop:
+                out.append(f"crop {self.crop} vs {other.crop} (the aipp layout writes the crop itself)")
+        else:
+            names = [f.name for f in fields(self) if f.name != "aipp_geometry"]
         for name in names:
             mine, theirs = getattr(self, name), getattr(other, name)
             if isinstance(mine, tuple):

@@ -34,7 +34,7 @@ from infer_kit.postprocess import compare, evaluate
 from infer_kit.preprocess import preprocess
 from infer_kit.resolve import resolve_spec
 from infer_kit.runtime import run
-from infer_kit.spec import AIPP_SOURCE_FIELDS, PreprocessSpec
+from infer_kit.spec import PreprocessSpec
 from infer_kit.trainer import TrainConfig, train
 
 
@@ -205,7 +205,7 @@ class _Pipeline:
     def preprocess(self, layout: str, spec: PreprocessSpec) -> tuple[str, Path]:
         data = self.config.data
         dst = self.work.prep_dir(layout)
-        relevant = {k: v for k, v in spec.to_dict().items() if layout == "float" or k in AIPP_SOURCE_FIELDS}
+        relevant = spec.layout_fields(layout)
         # The labels are checked here but do not change the tensors: a label fix reruns only evaluate.
         payload = {"images": folder_fingerprint(data.images), "limit": data.limit, "layout": layout,
                    "spec": relevant}

@@ -343,6 +343,7 @@ def _manifest(resolved: ResolvedInput, root: Path, kind: str, *, count: int, com
         "layout": layout,
         "dtype": spec.sample_dtype(layout),
         "shape": list(spec.sample_shape(layout)),
+        "geometry": spec.geometry_dict() if layout == "aipp" else None,
         "bytes_per_file": spec.sample_nbytes(layout),
         "count": count,
         "source": str(root.resolve()),

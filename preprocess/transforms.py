@@ -4,7 +4,8 @@
 ``convert('RGB')``, resize the short side to ``resize`` with PIL (skipped when it already
 is), long side ``int(resize * long / short)``, then a centre crop at
 ``int(round((side - crop) / 2))`` (Python rounding, half to even). Its AIPP recipe writes
-the ``resize x resize`` crop as raw HWC bytes; its float recipes write float32 CHW
+the ``resize x resize`` crop (``resnet``) or the ``crop x crop`` crop itself (``inceptionv3``,
+``inceptionv4``) as raw HWC bytes, as the aipp layout's geometry says; its float recipes write float32 CHW
 computed in float32 as ``x / 255.``, ``- mean``, ``/ std`` (RGB constants on RGB planes),
 then reverse the planes for BGR models (``img[::-1, :, :]``, the EfficientNet scripts).
 
@@ -64,8 +65,8 @@ def load_rgb(path: str | Path) -> Image.Image:
 
 
 def aipp_bytes(image: Image.Image, spec: PreprocessSpec) -> bytes:
-    """The aipp layout: uint8 HWC RGB ``resize x resize x 3`` (what the AIPP recipe writes)."""
-    return center_crop(resize_short_side(image, spec), spec.resize).tobytes()
+    """The aipp layout: uint8 HWC RGB, the centre square of the spec's geometry (``aipp_side``)."""
+    return center_crop(resize_short_side(image, spec), spec.aipp_side).tobytes()
 
 
 def float_tensor(image: Image.Image, spec: PreprocessSpec) -> np.ndarray:

@@ -47,7 +47,8 @@ def test_bgr_model_swaps_and_reverses_constants_like_the_effnet_config():
     # the ModelZoo EfficientNet config lists its constants reversed: they follow the post-swap order (B, G, R)
     assert op.min_chn()[:3] == (103.53, 116.28, 123.675)
     assert op.var_reci()[:3] == (0.0174291938997821, 0.0175070028011204, 0.0171247538316637)
-    assert (op.get("src_image_size_w"), op.get("load_start_pos_h"), op.get("crop_size_w")) == (342, 21, 300)
+    # 342 -> 300 does not compose as square + crop (offset 21 and (342 - 300) % 4 != 0): the source is the crop itself
+    assert (op.get("src_image_size_w"), op.is_set("crop")) == (300, False)
     assert lint_op(op, spec=EFFNET) == []
     assert spec_deviation(op, EFFNET) < SPEC_TOLERANCE
 
@@ -62,7 +63,7 @@ def test_yuv420sp_generation_uses_the_csc_presets():
     assert bgr.get("rbuv_swap_switch") is True  # NV21: U/V order, not the colour order
     assert lint_op(op, spec=RESNET) == [] and lint_op(bgr, spec=RESNET.with_overrides(channel_order="BGR")) == []
     with pytest.raises(InferKitError, match="YUV420SP_U8 needs even sizes and offsets"):
-        generate_op(EFFNET, input_format="YUV420SP_U8")  # offset 21
+        generate_op(PreprocessSpec(resize=342, crop=299), input_format="YUV420SP_U8")  # the 299 crop itself
     with pytest.raises(InferKitError, match="cannot generate"):
         generate_op(RESNET, input_format="XRGB8888_U8")
 

@@ -299,7 +299,9 @@ def test_manifest_spec_follows_the_configs_source_size(model, tmp_path):
                      " src_image_size_h: 32\n min_chn_0: 123.675\n}\n")
     [artifact] = compile_om(model, soc="Ascend910A", batch_sizes=[1], aipp=str(whole), emulate=True)
     described = describe_model(artifact.model_file)
-    assert described.spec == TINY_SPEC.with_overrides(resize=32)  # what preprocess must write for this artifact
+    # a source of the crop's size without an AIPP crop reads the centre crop itself (the Inception configs' way):
+    # preprocess --for writes the 32x32 crop of the 40-pixel resize, the float layout's very pixels
+    assert described.spec == TINY_SPEC.with_overrides(aipp_geometry="crop")
     assert described.expected_sample() == ("uint8", (32, 32, 3), 3072) and described.inputs[0].shape == (1, 32, 32, 3)
     yuv = tmp_path / "yuv.cfg"
     yuv.write_text("aipp_op {\n aipp_mode: static\n input_format: YUV420SP_U8\n src_image_size_w: 40\n"

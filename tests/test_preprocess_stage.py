@@ -136,7 +136,7 @@ def test_destination_of_another_spec_or_layout_is_refused(flat, tmp_path):
     preprocess(flat, dst, preset="resnet", limit=2)
     before = {p.name: p.read_bytes() for p in dst.glob("*.bin")}
     with pytest.raises(InferKitError, match=r"holds aipp tensors of another spec \(destination vs this run: "
-                       r"resize 256 vs 342\)"):
+                       r"aipp geometry square 256 vs crop 300; resize 256 vs 342\)"):
         preprocess(flat, dst, preset="efficientnetB3", limit=2)
     with pytest.raises(InferKitError, match=r"holds aipp tensors \(uint8 256x256x3\), this run writes float tensors "
                        r"\(float32 3x224x224\)"):

@@ -28,8 +28,18 @@ def modelzoo_image(path: Path, resize: int, crop: int) -> Image.Image:
     return image.crop((left, top, left + crop, top + crop))
 
 
+def modelzoo_uint8(path: Path, resize: int, crop: int) -> bytes:
+    """The Resnet50 recipe's gen_input_bin: the crop cast to int8 (the uint8 bytes) and written raw."""
+    return np.array(modelzoo_image(path, resize, crop), dtype=np.int8).tobytes()
+
+
 def modelzoo_aipp(path: Path, resize: int) -> bytes:
-    return np.array(modelzoo_image(path, resize, resize), dtype=np.int8).tobytes()
+    """The resize x resize square (the resnet preset's uint8 layout)."""
+    return modelzoo_uint8(path, resize, resize)
+
+
+# (resize, crop) of each preset in the Resnet50 recipe's imagenet_torch_preprocess.py, which writes uint8 HWC
+R50_UINT8 = {"resnet": (256, 256), "inceptionv3": (342, 299), "inceptionv4": (342, 299)}
 
 
 def modelzoo_float(path: Path, spec: PreprocessSpec) -> bytes:
@@ -64,13 +74,20 @@ def varied_images(photo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     return paths + sorted(folder.iterdir())
 
 
-@pytest.mark.parametrize("preset", ["resnet", "efficientnetB3"])
+@pytest.mark.parametrize("preset", sorted(R50_UINT8))
 def test_aipp_layout_is_byte_identical_to_modelzoo(varied_images, preset):
+    resize, crop = R50_UINT8[preset]
     spec = get_preset(preset)
     for path in varied_images:
         ours = sample_bytes(load_rgb(path), spec, "aipp")
-        assert len(ours) == spec.resize * spec.resize * 3
-        assert ours == modelzoo_aipp(path, spec.resize), path.name
+        assert len(ours) == crop * crop * 3  # 196,608 bytes for resnet, 268,203 for the inception presets
+        assert ours == modelzoo_uint8(path, resize, crop), path.name
+
+
+def test_aipp_layout_of_a_crop_that_does_not_compose_is_the_float_layouts_crop(varied_images):
+    spec = get_preset("efficientnetB3")  # 342 -> 300: square + AIPP crop would shift some images by a pixel
+    for path in varied_images:
+        assert sample_bytes(load_rgb(path), spec, "aipp") == modelzoo_uint8(path, 342, 300), path.name
 
 
 @pytest.mark.parametrize("preset", ["resnet", "efficientnetB3", "inceptionv4", "dpn131"])
