@@ -15,7 +15,7 @@ from infer_kit.errors import InferKitError
 @click.command(name="atc")
 @click.option("-m", "--model", required=True, type=click.Path(dir_okay=False), help="The ONNX model (from export).")
 @click.option("--soc", required=True, help="Chip: 'Ascend' + the npu-smi name, e.g. Ascend910A, Ascend310P3.")
-@click.option("-b", "--batch", "batches", multiple=True, required=True, callback=int_list(minimum=1),
+@click.option("-b", "--batch", "batches", multiple=True, callback=int_list(minimum=1),
               help="Batch size(s): --batch 64, --batch 1,8,64 or repeated; one model per size.")
 @click.option("--aipp", default="auto", show_default=True,
               help="auto (generated from the model's spec), none, or an AIPP config file.")
@@ -28,10 +28,21 @@ from infer_kit.errors import InferKitError
 @click.option("--preset", help="Spec from a ModelZoo preset (for a model without a stamped spec).")
 @spec_options
 @click.option("--assume", multiple=True, metavar="KEY=VALUE", help="Change an UNVERIFIED AIPP emulation choice.")
+@click.option("--dynamic-batch", "--dynamic_batch_size", "dynamic_batch_size", metavar="N,N,...",
+              help='ATC\'s --dynamic_batch_size: one model for these batch gears, e.g. "1,2,4,8".')
+@click.option("--dynamic-image-size", "--dynamic_image_size", "dynamic_image_size", metavar="H,W;H,W",
+              help='ATC\'s --dynamic_image_size (height first): e.g. "224,224;256,256", with one --batch.')
+@click.option("--dynamic-dims", "--dynamic_dims", "dynamic_dims", metavar="D,..;D,..",
+              help="ATC's --dynamic_dims: one value per -1 of --input-shape in each gear (input format ND).")
+@click.option("--input-shape", "--input_shape", "input_shape", metavar="NAME:N,C,H,W",
+              help="ATC's --input_shape: -1 on the axes the gears set, LOW~HIGH for a shape range.")
+@click.option("--input-shape-range", "--input_shape_range", "input_shape_range", metavar="NAME:[DIMS]",
+              help="ATC's deprecated --input_shape_range, e.g. \"x:[1~8,3,224,224]\".")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def command(model: str, soc: str, batches: list[int], aipp: str, precision_mode: str, output: str | None,
             emulate: bool, force: bool, preset: str | None, assume: tuple[str, ...], as_json: bool,
-            **kwargs: Any) -> None:
+            dynamic_batch_size: str | None, dynamic_image_size: str | None, dynamic_dims: str | None,
+            input_shape: str | None, input_shape_range: str | None, **kwargs: Any) -> None:
     """Compile MODEL to batch-sized OM models, as the ModelZoo recipe's atc command does.
 
     Prints and saves (<base>.atc.sh) the exact ATC command. With CANN's atc on PATH it runs it;
@@ -44,15 +55,22 @@ def command(model: str, soc: str, batches: list[int], aipp: str, precision_mode:
       infer-kit atc --model resnet50.onnx --soc Ascend910A --batch 1,64
       infer-kit atc -m resnet50.onnx --soc Ascend310P3 -b 64 -o out/resnet50_bs64 --aipp aipp_resnet50.aippconfig
       infer-kit atc -m model.onnx --soc Ascend910B3 -b 16 --aipp none --precision-mode must_keep_origin_dtype
+      infer-kit atc -m resnet50.onnx --soc Ascend910A --dynamic-batch 1,2,4,8
+      infer-kit atc -m resnet50.onnx --soc Ascend910A -b 8 --dynamic-image-size "224,224;256,256"
     """
     from infer_kit.aipp import parse_assumptions
-    from infer_kit.converter import compile_om
+    from infer_kit.converter import DynamicRequest, compile_om
 
     overrides = pop_spec_overrides(kwargs)
     spec = _spec(model, preset, overrides)
+    dynamic = DynamicRequest(dynamic_batch_size, dynamic_image_size, dynamic_dims, input_shape, input_shape_range)
+    if not batches and not dynamic.given:
+        raise InferKitError("atc needs the batch size", hint="give --batch 64 (or --dynamic-batch 1,2,4,8, or "
+                                                            "--input-shape NAME:N,C,H,W)")
     artifacts = compile_om(
         model, soc=soc, batch_sizes=batches, aipp=aipp, precision_mode=precision_mode, output=output,
         emulate=True if emulate else None, spec=spec, assumptions=parse_assumptions(assume), force=force,
+        dynamic=dynamic,
     )
     if as_json:
         click.echo(json.dumps([{
@@ -64,7 +82,8 @@ def command(model: str, soc: str, batches: list[int], aipp: str, precision_mode:
     for artifact in artifacts:
         what = "emulated OM" if artifact.kind == "emulated-om" else "OM"
         state = " (up to date)" if artifact.reused else ""
-        click.echo(f"{what} {artifact.model_file}{state}: batch {artifact.batch}, {artifact.precision_mode}, "
+        batch = "dynamic" if artifact.batch is None else artifact.batch
+        click.echo(f"{what} {artifact.model_file}{state}: batch {batch}, {artifact.precision_mode}, "
                    f"{'AIPP' if artifact.layout == 'aipp' else 'no AIPP'}")
         for tensor in artifact.inputs:
             click.echo(f"  input   {tensor.describe()} {tensor.format}")

@@ -31,8 +31,13 @@ from infer_kit.spec import PreprocessSpec
 
 
 def choose_aipp(aipp: str, model_path: Path, out_dir: Path, spec: PreprocessSpec | None, model_in: ModelInput,
-              input_hw: tuple[int, int], soc: str, emulate: bool) -> tuple[AippOp | None, str | None, Path | None]:
-    """(op, config text, config path) for ``aipp`` = "auto" | "none" | a file; validated against the model."""
+                input_hw: tuple[int, int], soc: str, emulate: bool,
+                whole_image: bool = False) -> tuple[AippOp | None, str | None, Path | None]:
+    """(op, config text, config path) for ``aipp`` = "auto" | "none" | a file; validated against the model.
+
+    ``whole_image`` (a dynamic image size): a generated config neither crops nor sets the source
+    size (0: each gear's H x W), as ATC requires; the input files are then the crop itself.
+    """
     if aipp == "none":
         return None, None, None
     chw = (model_in.channels or 3, input_hw[0], input_hw[1])
@@ -41,9 +46,17 @@ def choose_aipp(aipp: str, model_path: Path, out_dir: Path, spec: PreprocessSpec
             raise InferKitError(f"{model_path.name} carries no preprocessing spec, so no AIPP config can be generated",
                                 hint="export it with 'infer-kit export', give --preset/--resize/--crop, "
                                      "or use --aipp FILE or --aipp none")
-        op = generate_op(spec)
-        text = render_config(op, header=describe_generated(spec, op))
-        path = out_dir / f"aipp_{model_path.stem}.aippconfig"
+        if whole_image:
+            op = generate_op(spec.with_overrides(aipp_geometry="crop")).replace(src_image_size_w=0,
+                                                                               src_image_size_h=0)
+            header = [*describe_generated(spec, op)[:2], "source: the whole image of each --dynamic_image_size gear "
+                      "(src_image_size 0, no crop): the input files are the centre crop itself",
+                      describe_generated(spec, op)[-1]]
+        else:
+            op = generate_op(spec)
+            header = describe_generated(spec, op)
+        text = render_config(op, header=header)
+        path = out_dir / f"aipp_{model_path.stem}{'_dynhw' if whole_image else ''}.aippconfig"
         config = AippConfig((op,), str(path))
     else:
         path = Path(aipp).absolute()
@@ -58,19 +71,20 @@ def choose_aipp(aipp: str, model_path: Path, out_dir: Path, spec: PreprocessSpec
             hint=f"the spec must crop {chw[1]}: fix it (--crop/--resize) or re-export the model",
         )
     raise_for_errors(issues, config.where)
-    for issue in lint_config(config, spec=spec):
-        log.warning("%s", issue.format(config.where).replace(": warning: ", ": ", 1))
     op = config.op_for_input(0, model_in.name)
+    if (op is None or op.mode == "static") and not whole_image:  # (a whole-image source has no spec geometry)
+        for issue in lint_config(config, spec=spec):
+            log.warning("%s", issue.format(config.where).replace(": warning: ", ": ", 1))
     if op is None:
         raise InferKitError(f"{config.where} has no aipp_op block for input 0 ({model_in.name})",
                             hint="set related_input_rank: 0")
     if aipp == "auto" and (not path.is_file() or path.read_text() != text):
         write_text_atomic(path, text)  # only once the generated config passed ATC's checks
-    if emulate and op.mode != "static":
-        raise InferKitError(f"{config.where}: dynamic AIPP takes its parameters at run time and cannot be emulated",
-                            hint="use a static config for the emulation")
-    if emulate:
+    if emulate and op.mode == "static":
         source_shape(op, resolve_geometry(op, input_hw))  # refuses formats the emulation does not cover
+        if whole_image and op.input_format == "YUV420SP_U8":
+            raise InferKitError(f"{config.where}: the emulation cannot run YUV420SP_U8 AIPP on a dynamic image size",
+                                hint="use RGB888_U8 (or XRGB8888_U8, YUV400_U8) for the emulated artifact")
     return op, text, path
 
 

@@ -82,15 +82,20 @@ def output_bases(model_path: Path, output: str | os.PathLike[str] | None, batch_
     return bases
 
 
-def atc_argv(*, model: str, output: str, input_name: str, batch: int, chw: tuple[int, int, int], soc: str,
+def atc_argv(*, model: str, output: str, input_name: str, batch: int | None, chw: tuple[int, int, int], soc: str,
              aipp_config: str | None = None, precision_mode: str = DEFAULT_PRECISION_MODE,
-             log_level: str = "error") -> list[str]:
-    """The ATC argv of the ModelZoo recipe (reference 2.1), token for token."""
-    shape = ",".join(str(d) for d in (batch, *chw))
-    argv = [
-        "atc", f"--model={model}", "--framework=5", f"--output={output}", "--input_format=NCHW",
-        f"--input_shape={input_name}:{shape}",
-    ]
+             log_level: str = "error", shape_argv: Sequence[str] | None = None,
+             input_format: str = "NCHW") -> list[str]:
+    """The ATC argv of the ModelZoo recipe (reference 2.1), token for token.
+
+    ``shape_argv`` replaces ``--input_shape=...`` for a dynamic-shape compile (the input shape
+    with -1 axes, then ``--dynamic_batch_size=...`` and friends, see :mod:`.dynamic`).
+    """
+    if shape_argv is None:
+        shape = ",".join(str(d) for d in (batch, *chw))
+        shape_argv = [f"--input_shape={input_name}:{shape}"]
+    argv = ["atc", f"--model={model}", "--framework=5", f"--output={output}", f"--input_format={input_format}",
+            *shape_argv]
     if aipp_config is not None:
         argv.append("--enable_small_channel=1")
     argv += [f"--log={log_level}", f"--soc_version={soc}"]
@@ -101,12 +106,17 @@ def atc_argv(*, model: str, output: str, input_name: str, batch: int, chw: tuple
     return argv
 
 
+_DOUBLE_QUOTED = ("--input_shape=", "--input_shape_range=", "--dynamic_image_size=", "--dynamic_dims=",
+                  "--dynamic_batch_size=")
+
+
 def render_command(argv: Sequence[str]) -> str:
-    """Shell text of ``argv``, quoting ``--input_shape`` the way the recipe does."""
+    """Shell text of ``argv``, quoting ``--input_shape`` (and the gear options) the way the recipe and docs do."""
     parts = []
     for token in argv:
-        if token.startswith("--input_shape=") and '"' not in token and "$" not in token and "\\" not in token:
-            parts.append('--input_shape="' + token.split("=", 1)[1] + '"')
+        if token.startswith(_DOUBLE_QUOTED) and not any(c in token for c in '"$\\`'):
+            flag, value = token.split("=", 1)
+            parts.append(f'{flag}="{value}"')
         else:
             parts.append(shlex.quote(token))
     return " ".join(parts)

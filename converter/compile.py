@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from infer_kit.aipp import DEFAULT_ASSUMPTIONS, AippOp, Assumptions, resolve_geometry, source_shape
-from infer_kit.artifacts import ArtifactPaths, TensorDesc, onnx_io, write_artifact_manifest
+from infer_kit.artifacts import ArtifactPaths, TensorDesc, artifact_paths, onnx_io, write_artifact_manifest
 from infer_kit.console import log
 from infer_kit.converter.aipp_choice import choose_aipp, spec_for_source
 from infer_kit.converter.atc_command import (
@@ -37,8 +37,10 @@ from infer_kit.converter.atc_command import (
     write_atc_script,
 )
 from infer_kit.converter.atc_process import find_atc, find_om, run_atc
+from infer_kit.converter.dynamic import DynamicPlan, DynamicRequest, check_aipp_with_dynamic, plan_dynamic
 from infer_kit.converter.emulate import ModelInput, model_input, resolve_input_hw
 from infer_kit.converter.precision import DEFAULT_PRECISION_MODE, EMULATION, check_precision_mode
+from infer_kit.dynamic_shapes import DynamicAipp
 from infer_kit.errors import BackendUnavailable, InferKitError
 from infer_kit.fsutil import check_output_dir, check_output_file, read_json, sha256_file, write_bytes_atomic
 from infer_kit.metadata import load_onnx, read_model_info
@@ -49,7 +51,7 @@ from infer_kit.spec import PreprocessSpec
 class CompiledArtifact:
     """One batch-sized model written by :func:`compile_om`."""
 
-    batch: int
+    batch: int | None  # None: the batch axis is dynamic (gears or a range)
     kind: str  # "om" | "emulated-om"
     paths: ArtifactPaths
     argv: list[str]
@@ -84,21 +86,27 @@ class _Plan:
     aipp_path: Path | None
     emulate: bool
     assumptions: Assumptions
+    dynamic: DynamicPlan | None = None
 
 
-def compile_om(model: str | os.PathLike[str], *, soc: str, batch_sizes: Sequence[int], aipp: str = "auto",
+def compile_om(model: str | os.PathLike[str], *, soc: str, batch_sizes: Sequence[int] = (), aipp: str = "auto",
                precision_mode: str = DEFAULT_PRECISION_MODE, output: str | os.PathLike[str] | None = None,
                emulate: bool | None = None, spec: PreprocessSpec | None = None,
-               assumptions: Assumptions = DEFAULT_ASSUMPTIONS, force: bool = False) -> list[CompiledArtifact]:
+               assumptions: Assumptions = DEFAULT_ASSUMPTIONS, force: bool = False,
+               dynamic: DynamicRequest | None = None) -> list[CompiledArtifact]:
     """Compile ``model`` for every batch size: a real ``.om`` when ATC is here, else an emulated artifact.
 
     ``aipp``: ``"auto"`` (generated from the model's spec), a config file path, or ``"none"``.
     ``emulate``: None = real ATC if ``atc`` is on PATH, else emulate; True/False force one.
     ``spec`` overrides the spec stamped in the model (needed for ``aipp="auto"`` on a foreign ONNX).
+    ``dynamic``: ATC's dynamic-shape options (:mod:`infer_kit.converter.dynamic`): one artifact that
+    takes every compiled gear (or range), its profile recorded in the manifest.
     """
     model_path = Path(model).absolute()
     soc = check_soc(soc)
-    batches = check_batch_sizes(batch_sizes)
+    request = dynamic or DynamicRequest()
+    if not request.given:
+        check_batch_sizes(batch_sizes)
     if emulate is None:
         emulate = find_atc() is None
         if emulate:
@@ -111,17 +119,35 @@ def compile_om(model: str | os.PathLike[str], *, soc: str, batch_sizes: Sequence
     check_opset(source, where)
     model_in = model_input(source, where)
     spec = spec or read_model_info(source, path=str(model_path)).spec
-    input_hw = resolve_input_hw(model_in, (spec.crop, spec.crop) if spec else None, where)
-    bases = output_bases(model_path, output, batches)
+    fallback_hw = (spec.crop, spec.crop) if spec else None
+    dyn = None
+    if request.given:
+        default_hw = (model_in.height or (fallback_hw or (0, 0))[0], model_in.width or (fallback_hw or (0, 0))[1])
+        dyn = plan_dynamic(request, input_name=model_in.name, model_shape=(model_in.batch, *model_in.chw),
+                           default_hw=default_hw, batch_sizes=check_batch_sizes(batch_sizes) if batch_sizes else [])
+    if dyn is None:
+        batches: list[int | None] = list(check_batch_sizes(batch_sizes))
+        input_hw = resolve_input_hw(model_in, fallback_hw, where)
+        bases = output_bases(model_path, output, batches)  # type: ignore[arg-type]
+    else:
+        batches = [dyn.batch]
+        input_hw = dyn.input_hw or _largest_hw(dyn) or resolve_input_hw(model_in, fallback_hw, where)
+        bases = [_dynamic_base(model_path, output, dyn)]
     for base in bases:
         check_output_dir(base.parent, what="output folder")
         paths = ArtifactPaths(base)
         for path in (paths.manifest, paths.atc_script, paths.emulated if emulate else paths.om):
             check_output_file(path, what="artifact file")
-    op, aipp_text, aipp_path = choose_aipp(aipp, model_path, bases[0].parent, spec, model_in, input_hw, soc, emulate)
-    spec = spec_for_source(spec, op, input_hw)
+    whole_image = dyn is not None and dyn.kind == "image_size"
+    op, aipp_text, aipp_path = choose_aipp(aipp, model_path, bases[0].parent, spec, model_in, input_hw, soc, emulate,
+                                           whole_image=whole_image)
+    check_aipp_with_dynamic(dyn, op, aipp_path.name if aipp_path else "the AIPP config")
+    if whole_image and spec is not None and op is not None:
+        spec = spec.with_overrides(aipp_geometry="crop")  # AIPP takes each gear's whole image: the crop itself
+    else:
+        spec = spec_for_source(spec, op, input_hw)
     plan = _Plan(model_path, source, sha256_file(model_path), model_in, input_hw, soc, precision_mode, spec, op,
-                 aipp_text, aipp_path, emulate, assumptions)
+                 aipp_text, aipp_path, emulate, assumptions, dyn)
     converted: list[Any] = []  # the precision-converted source, built once on first need
     artifacts = []
     for batch, base in zip(batches, bases, strict=True):
@@ -129,13 +155,35 @@ def compile_om(model: str | os.PathLike[str], *, soc: str, batch_sizes: Sequence
     return artifacts
 
 
-def _io(plan: _Plan, batch: int) -> tuple[tuple[TensorDesc, ...], tuple[TensorDesc, ...]]:
-    """What the compiled model takes and gives at ``batch``."""
+def _largest_hw(dyn: DynamicPlan) -> tuple[int, int] | None:
+    if dyn.kind != "image_size":
+        return None
+    h, w = max(dyn.gears, key=lambda g: g[0] * g[1])
+    return h, w
+
+
+def _dynamic_base(model_path: Path, output: str | os.PathLike[str] | None, dyn: DynamicPlan) -> Path:
+    """One artifact for all gears: ``<stem>_dynbs``, ``<stem>_bs8_dynhw``, ``..._dyndims``, ``..._dynshape``."""
+    if output is None:
+        return model_path.with_name(model_path.stem + dyn.suffix).absolute()
+    batch = "dyn" if dyn.batch is None else str(dyn.batch)
+    return Path(str(artifact_paths(output).base).replace("{batch}", batch)).absolute()
+
+
+def _io(plan: _Plan, batch: int | None) -> tuple[tuple[TensorDesc, ...], tuple[TensorDesc, ...]]:
+    """What the compiled model takes and gives at ``batch`` (None on dynamic axes)."""
     name = plan.model_in.name
+    dyn = plan.dynamic if plan.dynamic is not None and plan.dynamic.kind is not None else None
     if plan.op is not None:
-        src = source_shape(plan.op, resolve_geometry(plan.op, plan.input_hw)) if plan.op.mode == "static" else None
-        shape = (batch, *src) if src else (batch, None, None, None)
-        inputs = (TensorDesc(name, shape, "uint8", "NHWC"),)
+        src: list[int | None] = [None, None, None]
+        if plan.op.mode == "static":
+            src = list(source_shape(plan.op, resolve_geometry(plan.op, plan.input_hw)))
+            if dyn is not None and dyn.kind == "image_size":
+                src[0] = src[1] = None
+        inputs = (TensorDesc(name, (batch, *src), "uint8", "NHWC"),)
+    elif dyn is not None:
+        shape = tuple(None if d == -1 else d for d in dyn.source_shape)
+        inputs = (TensorDesc(name, shape, "float32", "ND" if dyn.input_format == "ND" else "NCHW"),)
     else:
         shape = (batch, plan.model_in.channels or 3, *plan.input_hw)
         inputs = (TensorDesc(name, shape, "float32", "NCHW"),)
@@ -144,11 +192,27 @@ def _io(plan: _Plan, batch: int) -> tuple[tuple[TensorDesc, ...], tuple[TensorDe
     return inputs, outputs
 
 
+def _dynamic_blocks(plan: _Plan, inputs: tuple[TensorDesc, ...]) -> tuple[dict | None, dict | None]:
+    """The manifest's ``dynamic`` profile (in the artifact input's terms) and ``dynamic_aipp`` block."""
+    profile = None
+    if plan.dynamic is not None and plan.dynamic.kind is not None:
+        shape = [-1 if d is None else d for d in inputs[0].shape]
+        if plan.op is not None and plan.op.mode == "dynamic":
+            shape = [-1 if d is None else d for d in plan.dynamic.source_shape]  # in model terms: AIPP comes per run
+        built = plan.dynamic.profile(inputs[0].name, shape)
+        profile = built.to_dict() if built is not None else None
+    aipp = None
+    if plan.op is not None and plan.op.mode == "dynamic":
+        aipp = DynamicAipp(inputs[0].name, int(plan.op.get("max_src_image_size")),
+                           int(plan.op.get("related_input_rank")), plan.input_hw).to_dict()
+    return profile, aipp
+
+
 def _relative(path: Path, start: Path) -> str:
     return os.path.relpath(path, start)
 
 
-def _compile_one(plan: _Plan, batch: int, base: Path, force: bool, converted: list[Any]) -> CompiledArtifact:
+def _compile_one(plan: _Plan, batch: int | None, base: Path, force: bool, converted: list[Any]) -> CompiledArtifact:
     paths = ArtifactPaths(base)
     out_dir = base.parent
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -157,9 +221,12 @@ def _compile_one(plan: _Plan, batch: int, base: Path, force: bool, converted: li
         model=_relative(plan.model_path, out_dir), output=base.name, input_name=plan.model_in.name, batch=batch,
         chw=chw, soc=plan.soc, precision_mode=plan.precision_mode,
         aipp_config=_relative(plan.aipp_path, out_dir) if plan.aipp_path else None,
+        shape_argv=list(plan.dynamic.argv) if plan.dynamic is not None else None,
+        input_format=plan.dynamic.input_format if plan.dynamic is not None else "NCHW",
     )
     kind = "emulated-om" if plan.emulate else "om"
     inputs, outputs = _io(plan, batch)
+    dynamic, dynamic_aipp = _dynamic_blocks(plan, inputs)
     manifest: dict[str, Any] = {
         "kind": kind,
         "model_file": None,
@@ -175,6 +242,8 @@ def _compile_one(plan: _Plan, batch: int, base: Path, force: bool, converted: li
         "aipp_assumptions": plan.assumptions.to_dict() if plan.emulate and plan.op is not None else None,
         "inputs": [t.to_dict() for t in inputs],
         "outputs": [t.to_dict() for t in outputs],
+        "dynamic": dynamic,
+        "dynamic_aipp": dynamic_aipp,
         "atc_argv": argv,
         "atc_command": render_command(argv),
         "source_onnx": _relative(plan.model_path, out_dir),
@@ -182,7 +251,8 @@ def _compile_one(plan: _Plan, batch: int, base: Path, force: bool, converted: li
     }
     reused = _reusable(paths, manifest, force)
     if reused is not None:
-        log.info("%s is up to date (batch %d, %s); use --force to rebuild", reused.name, batch, kind)
+        log.info("%s is up to date (batch %s, %s); use --force to rebuild", reused.name,
+                 "dynamic" if batch is None else batch, kind)
         manifest["model_file"] = reused.name
     else:
         write_atc_script(paths.atc_script, argv, emulated=plan.emulate)
@@ -205,7 +275,7 @@ def _compile_one(plan: _Plan, batch: int, base: Path, force: bool, converted: li
 
 
 _REUSE_KEYS = ("kind", "soc", "batch", "precision_mode", "layout", "spec", "aipp_config", "aipp_assumptions",
-               "inputs", "outputs", "atc_argv", "source_onnx_sha256")
+               "inputs", "outputs", "dynamic", "dynamic_aipp", "atc_argv", "source_onnx_sha256")
 
 
 def _reusable(paths: ArtifactPaths, manifest: dict[str, Any], force: bool) -> Path | None:
@@ -222,18 +292,29 @@ def _reusable(paths: ArtifactPaths, manifest: dict[str, Any], force: bool) -> Pa
     return model_file if model_file.is_file() else None
 
 
-def _write_emulated(plan: _Plan, batch: int, paths: ArtifactPaths, converted: list[Any]) -> Path:
-    from infer_kit.converter.emulate import build_emulated_model, check_runs_at_batch
+def _write_emulated(plan: _Plan, batch: int | None, paths: ArtifactPaths, converted: list[Any]) -> Path:
+    from infer_kit.converter.emulate import build_emulated_model, check_runs_at_batch, check_runs_at_shape
     from infer_kit.converter.precision import apply_precision_mode
 
-    log.info("building %s (emulated OM: batch %d, %s%s)", paths.emulated.name, batch, plan.precision_mode,
-             ", AIPP " + plan.op.input_format if plan.op is not None else ", no AIPP")
-    static_source = build_emulated_model(plan.source, batch=batch, input_hw=plan.input_hw)
-    check_runs_at_batch(static_source, batch, plan.model_path.name)
+    dyn = plan.dynamic if plan.dynamic is not None and plan.dynamic.kind is not None else None
+    static_aipp = plan.op if plan.op is not None and plan.op.mode == "static" else None
+    aipp_note = ", no AIPP" if plan.op is None else (
+        ", AIPP " + plan.op.input_format if static_aipp is not None else ", dynamic AIPP (parameters per run)")
+    shape_note = f"batch {batch}" if dyn is None else f"{dyn.kind} {dyn.option}"
+    log.info("building %s (emulated OM: %s, %s%s)", paths.emulated.name, shape_note, plan.precision_mode, aipp_note)
+    input_dims = [None if d == -1 else d for d in dyn.source_shape] if dyn is not None else None
+    static_source = build_emulated_model(plan.source, batch=batch, input_hw=plan.input_hw, input_dims=input_dims)
+    if dyn is None:
+        assert batch is not None
+        check_runs_at_batch(static_source, batch, plan.model_path.name)
+    else:  # ATC compiles every gear: so does the check
+        gears = [",".join(map(str, g)) for g in dyn.gears] or ["range"] * len(dyn.gear_source_shapes())
+        for gear, shape in zip(gears, dyn.gear_source_shapes(), strict=False):
+            check_runs_at_shape(static_source, shape, plan.model_path.name, gear)
     if not converted:
         converted.append(apply_precision_mode(plan.source, plan.precision_mode))
-    emulated = build_emulated_model(converted[0], batch=batch, input_hw=plan.input_hw, aipp=plan.op,
-                                    assumptions=plan.assumptions)
+    emulated = build_emulated_model(converted[0], batch=batch, input_hw=plan.input_hw, aipp=static_aipp,
+                                    assumptions=plan.assumptions, input_dims=input_dims)
     write_bytes_atomic(paths.emulated, emulated.SerializeToString())
     return paths.emulated
 

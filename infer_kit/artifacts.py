@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infer_kit.dynamic_shapes import DynamicAipp, DynamicProfile
 from infer_kit.errors import InferKitError
 from infer_kit.fsutil import read_json, write_json_atomic
 from infer_kit.spec import LAYOUTS, PreprocessSpec
@@ -120,6 +121,8 @@ class ModelDescription:
     outputs: tuple[TensorDesc, ...]
     manifest: dict[str, Any] | None = None
     manifest_path: Path | None = None
+    dynamic: DynamicProfile | None = None  # the compiled gears or ranges (infer_kit.dynamic_shapes)
+    dynamic_aipp: DynamicAipp | None = None  # an input compiled with aipp_mode: dynamic
 
     def expected_sample(self) -> tuple[str, tuple[int, ...], int] | None:
         """(dtype, shape, bytes) of one preprocessed image, when the spec and layout are known."""
@@ -191,6 +194,8 @@ def _describe_artifact(paths: ArtifactPaths) -> ModelDescription:
         inputs = tuple(TensorDesc.from_dict(t) for t in data.get("inputs", []))
         outputs = tuple(TensorDesc.from_dict(t) for t in data.get("outputs", []))
         batch = int(data["batch"]) if data.get("batch") is not None else None
+        dynamic = DynamicProfile.from_dict(data["dynamic"], where=where) if data.get("dynamic") else None
+        dynamic_aipp = DynamicAipp.from_dict(data["dynamic_aipp"], where=where) if data.get("dynamic_aipp") else None
     except (KeyError, TypeError, ValueError) as exc:
         raise InferKitError(
             f"artifact manifest {where} is malformed ({exc})", hint="rebuild it with 'infer-kit atc'"
@@ -199,7 +204,8 @@ def _describe_artifact(paths: ArtifactPaths) -> ModelDescription:
         raise InferKitError(f"artifact manifest {where}: unknown layout {layout!r}")
     if not model_file.is_file():
         raise InferKitError(f"artifact manifest {where} names {model_file.name}, which is missing")
-    return ModelDescription(kind, model_file, spec, layout, batch, inputs, outputs, data, paths.manifest)
+    return ModelDescription(kind, model_file, spec, layout, batch, inputs, outputs, data, paths.manifest, dynamic,
+                            dynamic_aipp)
 
 
 def onnx_io(model: Any) -> tuple[tuple[TensorDesc, ...], tuple[TensorDesc, ...]]:
