@@ -13,6 +13,7 @@ The public surface (nothing here imports onnx or torch at import time; numpy onl
 """
 
 from infer_kit.aipp.accuracy_lint import lint_config
+from infer_kit.aipp.ais_config import read_ais_aipp_config, source_bytes
 from infer_kit.aipp.assumptions import DEFAULT_ASSUMPTIONS, Assumptions, parse_assumptions
 from infer_kit.aipp.atc_checks import validate_config
 from infer_kit.aipp.check_report import CheckReport, check_aipp, read_model_shape
@@ -30,5 +31,6 @@ __all__ = [
     "DEFAULT_ASSUMPTIONS", "AippConfig", "AippConfigError", "AippOp", "Assumptions", "CheckReport", "Issue",
     "aipp_model", "aipp_subgraph", "check_aipp", "describe_generated", "emulate_aipp", "errors", "generate_op",
     "lint_config", "load_source", "parse_assumptions", "parse_config", "raise_for_errors", "read_config",
-    "read_model_shape", "render_config", "resolve_geometry", "source_shape", "validate_config",
+    "read_ais_aipp_config", "read_model_shape", "render_config", "resolve_geometry", "source_bytes", "source_shape",
+    "validate_config",
 ]

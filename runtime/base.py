@@ -82,6 +82,10 @@ class Runner(abc.ABC):
     def infer_impl(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
         """The backend's inference of one batch."""
 
+    def set_input_shapes(self, shapes: list[tuple[int, ...]]) -> None:
+        """The next inference's own input shapes (ais_bench's auto dynamic modes); most backends take any shape."""
+        return None
+
     def timings(self) -> Timings:
         """What was measured since the last :meth:`reset_timings` (a backend adds its device figures)."""
         return Timings(host_compute_ms=list(self._host_times))

@@ -157,11 +157,21 @@ def check_file_sizes(lists: list[list[Path]], inputs: Sequence[TensorDesc]) -> i
 
 @dataclass(frozen=True)
 class Batch:
-    """One model call: ``files[j]`` are the real files of input j; ``size`` slots in all."""
+    """One model call: ``files[j]`` are the real files of input j; ``size`` slots in all.
+
+    ``shown`` holds the same files as the user named them (``./prep/x.bin``, the folder as typed
+    joined with the name, as ais_bench writes them into the summary's ``filesinfo``).
+    """
 
     index: int
     files: tuple[tuple[Path, ...], ...]
     size: int
+    shown: tuple[tuple[str, ...], ...] = ()
+
+    def shown_name(self, input_index: int, slot: int) -> str:
+        if self.shown:
+            return self.shown[input_index][slot]
+        return str(self.files[input_index][slot])
 
     @property
     def real(self) -> int:
@@ -177,13 +187,34 @@ class Batch:
         return list(self.files[0])
 
 
-def plan_batches(lists: list[list[Path]], per_batch: int) -> list[Batch]:
+def plan_batches(lists: list[list[Path]], per_batch: int, shown: list[list[str]] | None = None) -> list[Batch]:
     """Consecutive groups of ``per_batch`` files per input; the last may be short (padded at read)."""
     total = len(lists[0])
     return [
-        Batch(n, tuple(tuple(files[start:start + per_batch]) for files in lists), per_batch)
+        Batch(n, tuple(tuple(files[start:start + per_batch]) for files in lists), per_batch,
+              tuple(tuple(names[start:start + per_batch]) for names in shown) if shown else ())
         for n, start in enumerate(range(0, total, per_batch))
     ]
+
+
+def typed_inputs(value: str | Sequence[str | os.PathLike[str]]) -> list[str]:
+    """``--input`` as the user typed its entries (stripped), for the names ais_bench records."""
+    if isinstance(value, str):
+        items: list[Any] = value.split(",")
+    elif isinstance(value, os.PathLike):
+        items = [value]
+    else:
+        items = list(value)
+    return [os.fspath(item).strip() for item in items if os.fspath(item).strip()]
+
+
+def shown_lists(value: str | Sequence[str | os.PathLike[str]], lists: list[list[Path]]) -> list[list[str]]:
+    """Each file as ais_bench names it: ``os.path.join(<folder as typed>, name)``, or the file as typed."""
+    typed = typed_inputs(value)
+    if typed and Path(typed[0]).is_dir():
+        return [[os.path.join(folder, path.name) for path in files] for folder, files in zip(typed, lists, strict=True)]
+    chunk = len(lists[0]) if lists else 0
+    return [typed[i * chunk:(i + 1) * chunk] for i in range(len(lists))]
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:

@@ -69,17 +69,23 @@ def write_output(path: str | os.PathLike[str], array: np.ndarray, outfmt: str) -
     return len(data)
 
 
-def split_batch(array: np.ndarray, slots: int, *, output_index: int) -> list[np.ndarray]:
-    """One piece per input slot along axis 0 (ais_bench's ``--output_batchsize_axis 0``)."""
+def split_batch(array: np.ndarray, slots: int, *, output_index: int, axis: int = 0) -> list[np.ndarray]:
+    """One piece per input slot along ``axis`` (ais_bench's ``--output_batchsize_axis``, 0 by default)."""
     import numpy as np
 
-    if array.ndim == 0 or array.shape[0] % slots:
+    if axis >= array.ndim:
+        raise InferKitError(
+            f"error i:{output_index} ndata.shape:{tuple(array.shape)} len:{array.ndim} <= "
+            f"output_batchsize_axis:{axis}  is invalid",
+            hint=f"output {output_index} has {array.ndim} axes: give a smaller --output_batchsize_axis",
+        )
+    if slots > 1 and array.shape[axis] % slots:
         raise InferKitError(
             f"save out files error array shape:{tuple(array.shape)} of output {output_index} "
-            f"does not split into {slots} input files along axis 0",
-            hint="the model's outputs must carry the batch on axis 0",
+            f"does not split into {slots} input files along axis {axis}",
+            hint="the model's outputs must carry the batch on that axis (--output_batchsize_axis)",
         )
-    return np.array_split(array, slots, axis=0) if slots > 1 else [array]
+    return np.array_split(array, slots, axis=axis) if slots > 1 else [array]
 
 
 def existing_outputs(folder: Path) -> set[str]:
@@ -100,9 +106,11 @@ _DONE = object()
 class OutputWriter:
     """Writes batches' outputs on a thread; ``submit`` blocks only when ``depth`` batches wait."""
 
-    def __init__(self, folder: Path, outfmt: str, depth: int = 4) -> None:
+    def __init__(self, folder: Path, outfmt: str, depth: int = 4, *, axis: int = 0, shown: str | None = None) -> None:
         self.folder = folder
         self.outfmt = outfmt
+        self.axis = axis
+        self.shown = shown if shown is not None else str(folder)  # the folder as filesinfo names it
         self.files_written = 0
         self.bytes_written = 0
         self.filesinfo: dict[int, dict[str, list[str]]] = {}
@@ -151,17 +159,18 @@ class OutputWriter:
                 self._error = exc
 
     def _write_batch(self, batch: Batch, outputs: list[np.ndarray]) -> None:
-        pieces = [split_batch(out, batch.size, output_index=i) for i, out in enumerate(outputs)]
+        pieces = [split_batch(out, batch.size, output_index=i, axis=self.axis) for i, out in enumerate(outputs)]
         for slot in range(batch.real):
             sample_id = batch.index * batch.size + slot
-            infiles = [str(files[slot]) for files in batch.files]
+            infiles = [batch.shown_name(j, slot) for j in range(len(batch.files))]
             outfiles = []
             for i, parts in enumerate(pieces):
-                path = self.folder / output_filename(batch.files[0][slot], i, self.outfmt)
+                name = output_filename(batch.files[0][slot], i, self.outfmt)
+                path = self.folder / name
                 try:
                     self.bytes_written += write_output(path, parts[slot], self.outfmt)
                 except OSError as exc:
                     raise InferKitError(f"cannot write output file {path}: {exc.strerror}") from None
                 self.files_written += 1
-                outfiles.append(str(path))
+                outfiles.append(os.path.join(self.shown, name))
             self.filesinfo[sample_id] = {"infiles": infiles, "outfiles": outfiles}

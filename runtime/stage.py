@@ -2,15 +2,22 @@
 
 Order of work, so that nothing is computed before every check has passed:
 
-1. describe the model (manifest or ONNX metadata) and open its runner;
+1. describe the model (manifest or ONNX metadata), resolve its dynamic shapes against the
+   request (``--dymBatch`` and friends, :mod:`infer_kit.runtime.dynamic`), open its runner;
 2. list the input files, check each folder's ``manifest.json`` against the model, check
    every file's size against the model input, refuse output-name collisions;
 3. pick the result folder ``OUT/NAME`` (refused when it already holds files, unless
    ``resume``, which skips every batch whose outputs are all there);
 4. run: a reader thread prefetches batches, the runner computes, a writer thread writes
-   the outputs atomically; with several devices one worker process per device takes a
-   contiguous share of the batches (the batches themselves stay the same);
+   the outputs atomically (ais_bench's ``--run_mode full`` reads everything first and writes
+   last; ``--pipeline`` runs one file per inference on ``--threads`` lanes; the auto dynamic
+   modes run one ``.npy`` per inference at its own shape);
 5. write ``OUT/NAME_summary.json`` beside the folder.
+
+Several devices (``--device 0,1``) run as ais_bench runs them: one worker process per device,
+each on every input (or its ``--divide_input`` share), into ``OUT/NAME/device{id}_{i}/`` with a
+summary each (:mod:`infer_kit.runtime.devices`); ``split_devices`` keeps infer-kit's own mode,
+one folder with the batches shared among the devices.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +42,7 @@ from infer_kit.artifacts import (
     read_folder_manifest,
 )
 from infer_kit.console import log, progress
-from infer_kit.errors import InferKitError
+from infer_kit.errors import BackendUnavailable, InferKitError
 from infer_kit.fsutil import (
     check_output_dir,
     check_output_file,
@@ -49,6 +56,8 @@ from infer_kit.locks import hold
 from infer_kit.result_files import check_outfmt, output_filename
 from infer_kit.run_summary import build_summary, summary_path, write_run_summary
 from infer_kit.runtime.base import Runner, choose_backend, open_runner
+from infer_kit.runtime.devices import device_folder, divide_files, end_lines
+from infer_kit.runtime.dynamic import DymRequest, RunShapes, check_file_shapes, check_output_sizes, resolve_shapes
 from infer_kit.runtime.inputs import (
     INPUT_SUFFIXES,
     PURE_INFER_NAME,
@@ -61,58 +70,66 @@ from infer_kit.runtime.inputs import (
     read_batch_input,
     resolve_input_files,
     shard_range,
+    shown_lists,
     split_contiguous,
     split_input_arg,
 )
+from infer_kit.runtime.jobs import WorkerJob, WorkerStats
 from infer_kit.runtime.output_writer import OutputWriter, existing_outputs
 from infer_kit.workers import cpu_count, process_pool
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".tar", ".ckpt")
 PREFETCH_BATCHES = 4
+RUN_MODES = ("array", "files", "tensor", "full")
+MAX_PIPELINE_THREADS = 64
 
 
 @dataclass(frozen=True)
 class RunResult:
-    """Where the outputs and the summary went (None without ``output``), and the summary itself."""
+    """Where the outputs and the summary went (None without ``output``), and the summary itself.
+
+    With several devices in ais_bench's layout, ``result_dir`` is ``OUT/NAME``, ``per_device``
+    holds each device's own result and ``summary`` adds them up; ``lines`` are the extra lines
+    ais_bench prints after its summary (the multi-device end lines, the profile table).
+    """
 
     result_dir: Path | None
     summary_path: Path | None
     summary: dict[str, Any]
-
-
-@dataclass
-class WorkerStats:
-    """What one worker measured and wrote."""
-
-    device: int
-    compute_ms: list[float] = field(default_factory=list)
-    h2d_ms: list[float] = field(default_factory=list)
-    d2h_ms: list[float] = field(default_factory=list)
-    filesinfo: dict[int, dict[str, list[str]]] = field(default_factory=dict)
-    images: int = 0
-    padded: int = 0
-    batches: int = 0
-    wall_time_s: float = 0.0
+    per_device: tuple[RunResult, ...] = ()
+    lines: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
-class WorkerJob:
-    """Everything a worker process needs (picklable)."""
+class _Options:
+    """Everything one run was asked, checked once (see :func:`run`)."""
 
-    model: str
-    backend: str
-    device: int
-    threads: int | None
-    batch: int
-    arch: str | None
-    inputs: tuple[TensorDesc, ...]
-    batches: tuple[Batch, ...]
-    result_dir: Path | None
     outfmt: str
+    batchsize: int | None
     loop: int
     warmup_count: int
-    pure_data_type: str | None
-    write_outputs: bool
+    devices: list[int]
+    backend: str
+    threads: int | None
+    pure_data_type: str
+    resume: bool
+    shard: tuple[int, int] | None
+    arch: str | None
+    args: Sequence[str] | None
+    request: DymRequest = field(default_factory=DymRequest)
+    aipp_config: str | None = None
+    output_axis: int = 0
+    run_mode: str = "array"
+    debug: bool = False
+    profiler: bool = False
+    dump: bool = False
+    dump_npy: bool = False
+    pipeline_threads: int = 0
+    divide_input: bool = False
+    split_devices: bool = False
+    replace_outputs: bool = False
+    output: str | None = None  # --output as typed (for the names ais_bench records)
+    output_dirname: str | None = None
 
 
 def run(model: Any, inputs: str | Sequence[str | os.PathLike[str]] | None = None,
@@ -120,17 +137,37 @@ def run(model: Any, inputs: str | Sequence[str | os.PathLike[str]] | None = None
         batchsize: int | None = None, loop: int = 1, warmup_count: int = 1, devices: Sequence[int] = (0,),
         backend: str = "auto", threads: int | None = None, pure_data_type: str = "zero", resume: bool = False,
         shard: str | tuple[int, int] | None = None, arch: str | None = None,
-        args: Sequence[str] | None = None) -> RunResult:
+        args: Sequence[str] | None = None, dym_batch: int = 0, dym_hw: str | None = None,
+        dym_dims: str | None = None, dym_shape: str | None = None, output_size: str | None = None,
+        auto_set_dymshape_mode: bool = False, auto_set_dymdims_mode: bool = False,
+        aipp_config: str | os.PathLike[str] | None = None, output_batchsize_axis: int = 0, run_mode: str = "array",
+        debug: bool = False, profiler: bool = False, dump: bool = False, dump_npy: bool = False,
+        pipeline: bool = False, pipeline_threads: int = 1, divide_input: bool = False, split_devices: bool = False,
+        energy_consumption: bool = False, acl_json_path: str | None = None,
+        replace_outputs: bool = False) -> RunResult:
     """Run ``model`` over the tensor files in ``inputs`` (or on generated data) like ais_bench does.
 
     ``model``: an ONNX file, an emulated artifact (``<base>.emu.onnx`` / ``.manifest.json``),
     an ``.om``, or for ``backend="torch"`` a checkpoint path or ``nn.Module`` with ``arch``.
+    ``threads`` is the runner's CPU threads; ``pipeline``/``pipeline_threads`` are ais_bench's
+    ``--pipeline --threads``. ``batchsize`` is ais_bench's: the batch the throughput figure uses
+    (by default derived from the model), and the batch of a plain ONNX model with a dynamic batch
+    axis. The ``dym_*``, ``output_size`` and ``auto_set_*`` arguments are ais_bench's dynamic-shape
+    flags, ``aipp_config`` its dynamic-AIPP parameters. ``replace_outputs`` lets a
+    ``--dymShape_range`` sweep write each shape's outputs over the last one's, as ais_bench does.
     Returns the result folder, the summary path and the summary dict.
     """
     outfmt = check_outfmt(outfmt)
     devices = _check_devices(devices)
     shard_kn = shard if isinstance(shard, tuple) or shard is None else parse_shard(shard)
     _check_counts(loop, warmup_count, batchsize, threads, pure_data_type)
+    if energy_consumption:
+        raise BackendUnavailable("--energy_consumption reads the NPU's power draw with npu-smi, and there is no "
+                                 "Ascend device here", hint="run it on an Ascend host; the emulation has no power "
+                                                            "figure to give")
+    if acl_json_path is not None:
+        raise BackendUnavailable(f"--acl_json_path {acl_json_path} configures the Ascend ACL runtime (aclInit), which "
+                                 "is not here", hint="use --dump or --profiler for their CPU equivalents")
     if output is None and (output_dirname is not None or resume):
         raise InferKitError("--output-dirname and --resume need --output", hint="add --output OUT")
     if resume and output_dirname is None:
@@ -138,68 +175,297 @@ def run(model: Any, inputs: str | Sequence[str | os.PathLike[str]] | None = None
                             hint="pass the same --output and --output-dirname as the interrupted run")
     if inputs is None and shard_kn is not None:
         raise InferKitError("--shard needs --input", hint="pure-performance mode has no files to split")
-    result_dir, summary_path = _result_paths(output, output_dirname)
+    if profiler and dump:
+        raise InferKitError("parameter --profiler cannot be true at the same time as parameter --dump, please check "
+                            "them!", hint="profile and dump in two runs")
+    if (profiler or dump) and output is None:
+        raise InferKitError("when dump or profiler, miss output path, please check them!", hint="add --output OUT")
+    if run_mode not in RUN_MODES:
+        raise InferKitError(f"wrong run_mode:{run_mode}", hint=f"use one of {', '.join(RUN_MODES)}")
+    if output_batchsize_axis < 0:
+        raise InferKitError(f"--output_batchsize_axis {output_batchsize_axis} is invalid: give 0 or more")
+    if not 1 <= pipeline_threads <= MAX_PIPELINE_THREADS:
+        raise InferKitError(f"--threads {pipeline_threads} is invalid: give 1 to {MAX_PIPELINE_THREADS}")
+    if pipeline_threads > 1 and not pipeline:
+        log.info("need to set --pipeline when setting threads number to be more than one.")
+        pipeline_threads = 1
+    if profiler and inputs is not None and warmup_count != 0:
+        log.info("profiler mode with input change warmup_count to 0")
+        warmup_count = 0
+    request = DymRequest(int(dym_batch or 0), dym_hw, dym_dims, dym_shape, output_size, bool(auto_set_dymshape_mode),
+                         bool(auto_set_dymdims_mode))
+    options = _Options(
+        outfmt=outfmt, batchsize=batchsize, loop=loop, warmup_count=warmup_count, devices=devices, backend=backend,
+        threads=threads, pure_data_type=pure_data_type, resume=resume, shard=shard_kn, arch=arch, args=args,
+        request=request, aipp_config=os.fspath(aipp_config) if aipp_config is not None else None,
+        output_axis=output_batchsize_axis, run_mode=run_mode, debug=debug, profiler=profiler, dump=dump,
+        dump_npy=dump_npy, pipeline_threads=pipeline_threads if pipeline else 0, divide_input=divide_input,
+        split_devices=split_devices, replace_outputs=replace_outputs,
+        output=os.fspath(output) if output is not None else None, output_dirname=output_dirname,
+    )
     with contextlib.ExitStack() as stack:
-        return _run(stack, model, inputs, result_dir, summary_path, outfmt=outfmt, batchsize=batchsize, loop=loop,
-                    warmup_count=warmup_count, devices=devices, backend=backend, threads=threads,
-                    pure_data_type=pure_data_type, resume=resume, shard=shard_kn, arch=arch, args=args)
+        if len(devices) > 1 and not split_devices:
+            return _run_devices(stack, model, inputs, options)
+        result_dir, result_summary = _result_paths(output, output_dirname)
+        return _run(stack, model, inputs, result_dir, result_summary, options)
 
 
-def _run(stack: contextlib.ExitStack, model: Any, inputs: Any, result_dir: Path | None, summary_path: Path | None,
-         *, outfmt: str, batchsize: int | None, loop: int, warmup_count: int, devices: list[int], backend: str,
-         threads: int | None, pure_data_type: str, resume: bool, shard: tuple[int, int] | None, arch: str | None,
-         args: Sequence[str] | None) -> RunResult:
-    """Check everything, then take the result folder's lock (held on ``stack``) and run."""
-    shard_kn = shard
-    description, model_label = _describe(model, backend, arch)
-    backend = choose_backend(backend, description)
+@dataclass
+class _Prepared:
+    """A model described, its shapes resolved and its runner open (closed by the caller)."""
+
+    description: ModelDescription
+    label: str
+    backend: str
+    model_ref: Any
+    shapes: RunShapes
+    runner: Runner
+    runner_options: dict[str, Any]
+    worker_threads: int | None
+
+
+def _prepare(model: Any, options: _Options, devices: list[int]) -> _Prepared:
+    description, label = _describe(model, options.backend, options.arch)
+    backend = choose_backend(options.backend, description)
     model_ref = model if backend == "torch" else str(description.path)
-    worker_threads = threads
-    if threads is None and len(devices) > 1 and backend == "onnxruntime":
+    worker_threads = options.threads
+    if options.threads is None and len(devices) > 1 and backend == "onnxruntime":
         worker_threads = max(1, cpu_count() // len(devices))
+    shapes = RunShapes(None, None)
+    if backend != "torch":
+        shapes = resolve_shapes(description, options.request, options.batchsize)
+    extra = _extra_runner_options(description, backend, shapes, options)
+    runner = open_runner(backend, model_ref, **_runner_options(options.batchsize, devices[0], worker_threads,
+                                                               options.arch), **extra)
+    return _Prepared(description, label, backend, model_ref, shapes, runner, extra, worker_threads)
 
-    runner = open_runner(backend, model_ref, **_runner_options(batchsize, devices[0], worker_threads, arch))
+
+def _extra_runner_options(description: ModelDescription, backend: str, shapes: RunShapes,
+                          options: _Options) -> dict[str, Any]:
+    """What a runner needs beyond batch/device/threads: shapes, the run's dynamic AIPP, ais_bench's request."""
+    extra: dict[str, Any] = {}
+    if backend == "ascend":
+        if options.request.given:
+            extra["dynamic"] = options.request
+        if options.aipp_config is not None:
+            extra["aipp_config"] = options.aipp_config
+        return extra
+    input_shapes = list(shapes.input_shapes) if shapes.input_shapes is not None else None
+    if description.dynamic_aipp is not None and backend == "onnxruntime":
+        op, shape, model_hw = _dynamic_aipp(description, shapes, options)
+        extra["dynamic_aipp"] = (op, model_hw, False)
+        input_shapes = [shape]
+    elif options.aipp_config is not None:
+        log.info(f"--aipp_config {options.aipp_config} ignored: {description.path.name} has no dynamic AIPP input")
+    if input_shapes is not None:
+        extra["input_shapes"] = input_shapes
+    if options.dump and backend == "onnxruntime":
+        extra["expose"] = True
+    return extra
+
+
+def _dynamic_aipp(description: ModelDescription, shapes: RunShapes,
+                  options: _Options) -> tuple[Any, tuple[int, ...], tuple[int, int]]:
+    """The run's AIPP op for a model compiled with dynamic AIPP, checked as the device checks it."""
+    from infer_kit.aipp import read_ais_aipp_config, resolve_geometry, source_bytes, source_shape
+
+    info = description.dynamic_aipp
+    assert info is not None
+    if options.aipp_config is None:
+        raise InferKitError("aipp model without aipp config!",
+                            hint="can't find aipp config file for model with dym aipp input: pass --aipp_config "
+                                 "FILE.config")
+    op = read_ais_aipp_config(options.aipp_config)
+    model_shape = shapes.input_shapes[0] if shapes.input_shapes is not None else tuple(
+        d if d is not None else -1 for d in (description.dynamic.shape_of(info.input) if description.dynamic else
+                                             description.inputs[0].shape))
+    batch = int(model_shape[0]) if model_shape and model_shape[0] and model_shape[0] > 0 else 1
+    if description.dynamic is not None and description.dynamic.kind == "batch":
+        batch = max(g[0] for g in description.dynamic.gears)  # set for the largest batch, as ais_bench does
+    model_hw = (int(model_shape[2]), int(model_shape[3])) if len(model_shape) == 4 and model_shape[2] > 0 \
+        else tuple(info.model_hw)
+    geometry = resolve_geometry(op, model_hw)
+    if (geometry.out_h, geometry.out_w) != tuple(model_hw):
+        raise InferKitError(f"--aipp_config {options.aipp_config}: its AIPP output is {geometry.out_h}x"
+                            f"{geometry.out_w} but the model input is {model_hw[0]}x{model_hw[1]} (ACL refuses this "
+                            "aclmdlSetInputAIPP)", hint="crop (and pad) the source to the model's H x W")
+    need = source_bytes(op, batch)
+    if need > info.max_src_image_size:
+        raise InferKitError(f"--aipp_config {options.aipp_config}: {batch} source image(s) of "
+                            f"{op.get('src_image_size_w')}x{op.get('src_image_size_h')} {op.input_format} need {need} "
+                            f"bytes, above the compiled max_src_image_size {info.max_src_image_size}",
+                            hint="a smaller source, or recompile with a larger max_src_image_size")
+    run_batch = int(model_shape[0]) if model_shape and model_shape[0] and model_shape[0] > 0 else 1
+    return op, (run_batch, *source_shape(op, geometry)), model_hw  # type: ignore[return-value]
+
+
+def _run(stack: contextlib.ExitStack, model: Any, inputs: Any, result_dir: Path | None, summary_file: Path | None,
+         options: _Options) -> RunResult:
+    """Check everything, then take the result folder's lock (held on ``stack``) and run."""
+    devices = options.devices
+    prepared = _prepare(model, options, devices)
+    runner = prepared.runner
+    stats: list[WorkerStats] = []
     try:
         batch = runner.batch
-        if batchsize is not None and batchsize != batch:
-            log.warning(f"--batchsize {batchsize} ignored: {model_label} has a static batch of {batch}")
-        batches, files_total = _plan(inputs, runner.inputs, description, shard_kn)
-        identity = _identity(description, model_ref, inputs, batches, outfmt, batch, shard_kn, backend)
+        if options.batchsize is not None and options.batchsize != batch:
+            log.info(f"--batchsize {options.batchsize} is used for the throughput figure: {prepared.label} runs "
+                     f"batches of {batch}")
+        _log_debug(prepared, options, devices[0])
+        lists, shown = _input_lists(inputs, runner.inputs, prepared.description, options, prepared.shapes)
+        batches, files_total = _batches(lists, shown, runner.inputs, options, prepared.shapes)
+        identity = _identity(prepared.description, prepared.model_ref, inputs, batches, options.outfmt, batch,
+                             options.shard, prepared.backend, _variant(options))
         lock = None
         if result_dir is not None:  # every check passed: from here on the folder is this run's alone
             lock = stack.enter_context(hold(_side_file(result_dir, ".lock"), what=f"result folder {result_dir}"))
-        done = _prepare_result_dir(result_dir, resume, outfmt, identity)
-        todo, skipped, skipped_info = _split_done(batches, done, len(runner.outputs), outfmt)
-        pure = None if inputs is not None else pure_data_type
+        done = _prepare_result_dir(result_dir, options.resume, options.outfmt, identity, options.replace_outputs)
+        shown_dir = _shown_dir(options, result_dir)
+        todo, skipped, skipped_info = _split_done(batches, done, len(runner.outputs), options.outfmt, options,
+                                                  shown_dir)
         _log_plan(inputs, runner, batches, todo, skipped)
-        job = WorkerJob(
-            model=str(model_ref) if not hasattr(model_ref, "forward") else "<module>", backend=backend,
-            device=devices[0], threads=worker_threads, batch=batch, arch=arch, inputs=tuple(runner.inputs),
-            batches=tuple(todo), result_dir=result_dir, outfmt=outfmt, loop=loop, warmup_count=warmup_count,
-            pure_data_type=pure, write_outputs=result_dir is not None,
-        )
-        if len(devices) == 1:
+        job = _job(prepared, options, devices[0], todo, result_dir, shown_dir, inputs)
+        if options.pipeline_threads:
+            stats = [_execute_pipeline(runner, job)]
+        elif len(devices) == 1:
             stats = [execute(runner, job, show_progress=True)]
         else:
-            if hasattr(model_ref, "forward"):
+            if hasattr(prepared.model_ref, "forward"):
                 raise InferKitError("an in-memory torch module runs on one device", hint="pass --device 0")
             runner.close()
             stats = _run_workers(job, devices, lock)
-        info = _info(runner, backend, model_label, description, job, stats, files_total, skipped, shard_kn,
-                     devices, result_dir, summary_path)
     finally:
         runner.close()
-    filesinfo = dict(skipped_info)
-    for worker in stats:
-        filesinfo.update(worker.filesinfo)
-    summary = build_summary(
-        filesinfo=filesinfo, args=list(args) if args is not None else list(sys.argv),
-        compute_ms=[t for s in stats for t in s.compute_ms], h2d_ms=[t for s in stats for t in s.h2d_ms],
-        d2h_ms=[t for s in stats for t in s.d2h_ms], batchsize=batch, infer_kit=info,
+    _collect_profile(runner, stats)
+    info = _info(runner, prepared, job, stats, files_total, skipped, options, devices, result_dir, summary_file)
+    summary = _summary(skipped_info, stats, options, info, job, prepared)
+    if summary_file is not None:
+        write_run_summary(summary_file, summary)
+    return RunResult(result_dir, summary_file, summary, lines=tuple(_profile_lines(stats, prepared)))
+
+
+def _run_devices(stack: contextlib.ExitStack, model: Any, inputs: Any, options: _Options) -> RunResult:
+    """ais_bench's multi-device run: every device runs every input (or its share) into ``OUT/NAME/device{d}_{i}``."""
+    devices = options.devices
+    base_dir = None
+    if options.output is not None:
+        name = options.output_dirname or time.strftime("%Y_%m_%d-%H_%M_%S")
+        if not name or Path(name).name != name or name in (".", ".."):
+            raise InferKitError(f"--output-dirname {name!r} must be a plain folder name")
+        base_dir = check_output_dir(check_output_dir(options.output, what="--output") / name, what="result folder")
+    log.info(f"multidevice:{devices} run begin")
+    prepared = _prepare(model, options, devices)
+    runner = prepared.runner
+    try:
+        if hasattr(prepared.model_ref, "forward"):
+            raise InferKitError("an in-memory torch module runs on one device", hint="pass --device 0")
+        _log_debug(prepared, options, devices[0])
+        lists, shown = _input_lists(inputs, runner.inputs, prepared.description, options, prepared.shapes)
+        if inputs is not None and options.divide_input:
+            shares = divide_files(lists, shown, len(devices))
+        else:
+            shares = [(lists, shown)] * len(devices)
+        planned = [_batches(share_lists, share_shown, runner.inputs, options, prepared.shapes)
+                   for share_lists, share_shown in shares]
+        n_outputs = len(runner.outputs)
+        inputs_desc = tuple(runner.inputs)
+        batch = runner.batch
+    finally:
+        runner.close()
+    lock = None
+    if base_dir is not None:
+        lock = stack.enter_context(hold(_side_file(base_dir, ".lock"), what=f"result folder {base_dir}"))
+        base_dir.mkdir(parents=True, exist_ok=True)
+    jobs, skipped_infos, skipped_counts, folders = [], [], [], []
+    for index, (device, (batches, _)) in enumerate(zip(devices, planned, strict=True)):
+        folder = base_dir / device_folder(device, index) if base_dir is not None else None
+        identity = _identity(prepared.description, prepared.model_ref, inputs, batches, options.outfmt, batch,
+                             options.shard, prepared.backend, {**_variant(options), "device": [device, index]})
+        done = _prepare_result_dir(folder, options.resume, options.outfmt, identity, options.replace_outputs)
+        shown_dir = _shown_dir(options, folder, device_folder(device, index))
+        todo, skipped, skipped_info = _split_done(batches, done, n_outputs, options.outfmt, options, shown_dir)
+        job = replace(_job(prepared, options, device, todo, folder, shown_dir, inputs), inputs=inputs_desc)
+        jobs.append(job)
+        skipped_infos.append(skipped_info)
+        skipped_counts.append(skipped)
+        folders.append(folder)
+    with process_pool(len(jobs), what="run", lock_file=lock,
+                      hint="the outputs it finished are kept; rerun with --resume to finish the rest") as pool:
+        all_stats = list(pool.map(run_worker, jobs))
+    results = []
+    for index, (device, job, stats, folder) in enumerate(zip(devices, jobs, all_stats, folders, strict=True)):
+        summary_file = check_output_file(summary_path(folder), what="run summary") if folder is not None else None
+        total = sum(b.real for b in planned[index][0])
+        info = _info(None, prepared, job, [stats], total, skipped_counts[index], options, [device], folder,
+                     summary_file)
+        summary = _summary(skipped_infos[index], [stats], options, info, job, prepared)
+        if summary_file is not None:
+            write_run_summary(summary_file, summary)
+        results.append(RunResult(folder, summary_file, summary, lines=tuple(_profile_lines([stats], prepared))))
+    lines = end_lines(devices, [r.summary["throughput"] for r in results], [s.start_time for s in all_stats],
+                      [s.end_time for s in all_stats])
+    total_info = dict(results[0].summary["infer_kit"])
+    total_info.update(devices=devices, result_dir=str(base_dir) if base_dir else None, summary_path=None,
+                      processed=sum(r.summary["infer_kit"]["processed"] for r in results),
+                      per_device=[{"device": d, "index": i, "result_dir": r.summary["infer_kit"]["result_dir"],
+                                   "summary_path": r.summary["infer_kit"]["summary_path"],
+                                   "throughput": r.summary["throughput"]}
+                                  for i, (d, r) in enumerate(zip(devices, results, strict=True))])
+    aggregate = {"throughput": sum(r.summary["throughput"] for r in results), "infer_kit": total_info}
+    return RunResult(base_dir, None, aggregate, per_device=tuple(results), lines=tuple(lines))
+
+
+def _job(prepared: _Prepared, options: _Options, device: int, batches: list[Batch], result_dir: Path | None,
+         shown_dir: str | None, inputs: Any) -> WorkerJob:
+    from infer_kit.runtime.dump import prepare_dump
+
+    runner = prepared.runner
+    dump_job = None
+    if options.dump and result_dir is not None and options.output is not None:
+        dump_job = prepare_dump(options.output, prepared.model_ref, device, npy=options.dump_npy,
+                                om_name=prepared.label)
+    extra = dict(prepared.runner_options)
+    if options.profiler and options.output is not None and prepared.backend == "onnxruntime":
+        from infer_kit.runtime.profiling import profile_prefix
+
+        extra["profile"] = profile_prefix(options.output, Path(prepared.label).name.split(".")[0], device)
+    return WorkerJob(
+        model=str(prepared.model_ref) if not hasattr(prepared.model_ref, "forward") else "<module>",
+        backend=prepared.backend, device=device, threads=prepared.worker_threads, batch=runner.batch,
+        arch=options.arch, inputs=tuple(runner.inputs), batches=tuple(batches), result_dir=result_dir,
+        outfmt=options.outfmt, loop=options.loop, warmup_count=options.warmup_count,
+        pure_data_type=None if inputs is not None else options.pure_data_type, write_outputs=result_dir is not None,
+        runner_options=tuple(sorted(extra.items())), shown_dir=shown_dir, output_axis=options.output_axis,
+        run_mode=options.run_mode, per_file=prepared.shapes.per_file, output_sizes=prepared.shapes.output_sizes,
+        pipeline_threads=options.pipeline_threads, debug=options.debug, dump=dump_job,
+        dynamic=prepared.description.dynamic,
     )
-    if summary_path is not None:
-        write_run_summary(summary_path, summary)
-    return RunResult(result_dir, summary_path, summary)
+
+
+def _shown_dir(options: _Options, result_dir: Path | None, sub: str | None = None) -> str | None:
+    """The result folder as ais_bench names it: ``os.path.join(--output, NAME)`` with the user's spelling."""
+    if result_dir is None or options.output is None:
+        return None
+    shown = os.path.join(options.output, result_dir.name if sub is None else result_dir.parent.name)
+    return os.path.join(shown, sub) if sub is not None else shown
+
+
+def _variant(options: _Options) -> dict[str, Any]:
+    """Options that change what a result folder holds (a resume must match them too)."""
+    request = options.request
+    return {"output_axis": options.output_axis, "pipeline": bool(options.pipeline_threads),
+            "dynamic": [request.batch, request.hw, request.dims, request.shape, request.auto],
+            "aipp_config": sha256_file(Path(options.aipp_config)) if options.aipp_config and
+            Path(options.aipp_config).is_file() else None}
+
+
+def _log_debug(prepared: _Prepared, options: _Options, device: int) -> None:
+    if not options.debug:
+        return
+    from infer_kit.runtime.debug_info import description_lines
+
+    for line in description_lines(prepared.description, prepared.runner.inputs, prepared.runner.outputs, device):
+        log.info(line)
 
 
 def execute(runner: Runner, job: WorkerJob, *, show_progress: bool = False) -> WorkerStats:
@@ -207,7 +473,10 @@ def execute(runner: Runner, job: WorkerJob, *, show_progress: bool = False) -> W
     stats = WorkerStats(job.device)
     if not job.batches:
         return stats
-    writer = OutputWriter(job.result_dir, job.outfmt, depth=PREFETCH_BATCHES) if job.write_outputs else None
+    dumper = _dumper(job)
+    if job.per_file is not None:
+        return _execute_per_file(runner, job, stats, dumper, show_progress)
+    writer = _writer(job)
     if job.pure_data_type is not None:
         feeds = pure_feeds(job.inputs, job.pure_data_type)
         source: Any = _pure_source(job.batches[0], feeds)
@@ -220,18 +489,36 @@ def execute(runner: Runner, job: WorkerJob, *, show_progress: bool = False) -> W
     try:
         for _ in range(job.warmup_count):
             runner.infer(first)
+            if dumper is not None:
+                dumper.write(getattr(runner, "last_tensors", None))
         runner.reset_timings()
         start = time.perf_counter()
-        bar = progress(source, total=len(job.batches), desc="run", unit="batch", disable=None if show_progress
-                       else True)
+        stats.start_time = time.time()
+        label = {"full": "Inference Processing full"}.get(job.run_mode, f"Inference {job.run_mode} Processing")
+        bar = progress(source, total=len(job.batches), desc=label, unit="batch",
+                       disable=None if show_progress else True)
+        held: list[tuple[Batch, list[Any]]] = []
+        if job.run_mode == "full":  # ais_bench loads every batch first, runs them all, then writes
+            loaded = list(bar)
+            bar = loaded
         for batch, feeds in bar:
             for _ in range(job.loop):
                 outputs = runner.infer(feeds)
-            if writer is not None:
+                if dumper is not None:
+                    dumper.write(getattr(runner, "last_tensors", None))
+            check_output_sizes(outputs, job.output_sizes)
+            stats.extra.setdefault("output_shapes", [list(getattr(o, "shape", ())) for o in outputs])
+            if job.run_mode == "full":
+                held.append((batch, outputs))
+            elif writer is not None:
                 writer.submit(batch, outputs)
             stats.images += batch.real
             stats.padded += batch.padded
             stats.batches += 1
+        stats.end_time = time.time()
+        for batch, outputs in held:
+            if writer is not None:
+                writer.submit(batch, outputs)
         if writer is not None:
             writer.close()
             stats.filesinfo = writer.filesinfo
@@ -242,15 +529,131 @@ def execute(runner: Runner, job: WorkerJob, *, show_progress: bool = False) -> W
         if writer is not None:
             writer.abort()
         raise
+    finally:
+        if dumper is not None:
+            dumper.close()
     timings = runner.timings()
     stats.compute_ms, stats.h2d_ms, stats.d2h_ms = timings.compute_ms, timings.h2d_ms, timings.d2h_ms
     return stats
 
 
+def _writer(job: WorkerJob) -> OutputWriter | None:
+    if not job.write_outputs or job.result_dir is None:
+        return None
+    return OutputWriter(job.result_dir, job.outfmt, depth=PREFETCH_BATCHES, axis=job.output_axis,
+                        shown=job.shown_dir)
+
+
+def _dumper(job: WorkerJob) -> Any:
+    if job.dump is None:
+        return None
+    from infer_kit.runtime.dump import DumpWriter
+
+    return DumpWriter(job.dump)
+
+
+def _execute_per_file(runner: Runner, job: WorkerJob, stats: WorkerStats, dumper: Any,
+                      show_progress: bool) -> WorkerStats:
+    """ais_bench's auto modes: each ``.npy`` is one inference at its own shape (a gear, or inside the range)."""
+    import numpy as np
+
+    writer = _writer(job)
+    names = [desc.name for desc in job.inputs]
+
+    def load(batch: Batch) -> list[Any]:
+        feeds = []
+        for files in batch.files:
+            try:
+                feeds.append(np.load(files[0], allow_pickle=False))
+            except (OSError, ValueError) as exc:
+                raise InferKitError(f"cannot read input file {files[0]}: {exc}") from None
+        shapes = [tuple(int(d) for d in f.shape) for f in feeds]
+        check_file_shapes(job.dynamic, names, shapes, job.per_file or "shape", str(batch.files[0][0]))
+        runner.set_input_shapes(shapes)
+        return feeds
+
+    try:
+        first = load(job.batches[0])
+        for _ in range(job.warmup_count):
+            runner.infer(first)
+        runner.reset_timings()
+        start = time.perf_counter()
+        stats.start_time = time.time()
+        for batch in progress(job.batches, total=len(job.batches), desc="Inference array Processing", unit="file",
+                              disable=None if show_progress else True):
+            feeds = load(batch)
+            for _ in range(job.loop):
+                outputs = runner.infer(feeds)
+                if dumper is not None:
+                    dumper.write(getattr(runner, "last_tensors", None))
+            check_output_sizes(outputs, job.output_sizes)
+            stats.extra.setdefault("output_shapes", [list(getattr(o, "shape", ())) for o in outputs])
+            stats.batch_sizes.append(int(feeds[0].shape[0]) if feeds and feeds[0].ndim else 1)
+            if writer is not None:
+                writer.submit(batch, outputs)
+            stats.images += 1
+            stats.batches += 1
+        stats.end_time = time.time()
+        if writer is not None:
+            writer.close()
+            stats.filesinfo = writer.filesinfo
+        stats.wall_time_s = time.perf_counter() - start
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    finally:
+        if dumper is not None:
+            dumper.close()
+    timings = runner.timings()
+    stats.compute_ms, stats.h2d_ms, stats.d2h_ms = timings.compute_ms, timings.h2d_ms, timings.d2h_ms
+    return stats
+
+
+def _execute_pipeline(runner: Runner, job: WorkerJob) -> WorkerStats:
+    """``--pipeline``: this runner and ``--threads`` - 1 more, one lane each."""
+    from infer_kit.runtime.pipeline_mode import execute_pipeline
+
+    runners = [runner]
+    options = _runner_options(job.batch, job.device, job.threads, job.arch)
+    try:
+        for _ in range(job.pipeline_threads - 1):
+            runners.append(open_runner(job.backend, job.model, **options, **dict(job.runner_options)))
+        return execute_pipeline(runners, job)
+    finally:
+        for extra in runners[1:]:
+            extra.close()
+
+
 def run_worker(job: WorkerJob) -> WorkerStats:
     """Entry point of one device's worker process."""
-    with open_runner(job.backend, job.model, **_runner_options(job.batch, job.device, job.threads, job.arch)) as runner:
-        return execute(runner, job)
+    runner = open_runner(job.backend, job.model, **_runner_options(job.batch, job.device, job.threads, job.arch),
+                         **dict(job.runner_options))
+    with runner:
+        stats = _execute_pipeline(runner, job) if job.pipeline_threads else execute(runner, job)
+    _collect_profile(runner, [stats])
+    return stats
+
+
+def _collect_profile(runner: Runner, stats: list[WorkerStats]) -> None:
+    profile = getattr(runner, "profile_file", None)
+    if profile and stats and "profile" not in stats[0].extra:
+        stats[0].extra["profile"] = profile
+
+
+def _profile_lines(stats: list[WorkerStats], prepared: _Prepared) -> list[str]:
+    lines: list[str] = []
+    for worker in stats:
+        profile = worker.extra.get("profile")
+        if not profile:
+            continue
+        from infer_kit.runtime.profiling import format_profile, write_summaries
+
+        per_node, per_type, ops = write_summaries(profile, Path(prepared.label).name.split(".")[0])
+        worker.extra["profile_summaries"] = [str(per_node), str(per_type)]
+        lines += format_profile(ops)
+        lines.append(f"[INFO] profile: {profile} (ONNX Runtime trace), {per_node}, {per_type}")
+    return lines
 
 
 def _runner_options(batch: int | None, device: int, threads: int | None, arch: str | None) -> dict[str, Any]:
@@ -260,8 +663,7 @@ def _runner_options(batch: int | None, device: int, threads: int | None, arch: s
 
 
 def _run_workers(job: WorkerJob, devices: list[int], lock: Path | None) -> list[WorkerStats]:
-    from dataclasses import replace
-
+    """``--split-devices``: one worker per device, each a contiguous share of the batches, one folder."""
     if job.pure_data_type is not None:
         shares = [(0, len(job.batches))] * len(devices)
     else:
@@ -269,7 +671,7 @@ def _run_workers(job: WorkerJob, devices: list[int], lock: Path | None) -> list[
     jobs = [replace(job, device=d, batches=job.batches[a:b],
                     write_outputs=job.write_outputs and (job.pure_data_type is None or n == 0))
             for n, (d, (a, b)) in enumerate(zip(devices, shares, strict=True))]
-    log.info(f"running on devices {','.join(map(str, devices))}: one worker process each")
+    log.info(f"running on devices {','.join(map(str, devices))}: one worker process each, the batches shared")
     with process_pool(len(jobs), what="run", lock_file=lock,
                       hint="the outputs it finished are kept; rerun with --resume to finish the rest") as pool:
         return list(pool.map(run_worker, jobs))
@@ -277,6 +679,107 @@ def _run_workers(job: WorkerJob, devices: list[int], lock: Path | None) -> list[
 
 def _pure_source(batch: Batch, feeds: list[Any]) -> Iterator[tuple[Batch, list[Any]]]:
     yield batch, feeds
+
+
+def _summary(skipped_info: dict[int, Any], stats: list[WorkerStats], options: _Options, info: dict[str, Any],
+             job: WorkerJob, prepared: _Prepared) -> dict[str, Any]:
+    """The ais_bench summary (batch as ais_bench derives it; the multi-thread pipeline's own form)."""
+    filesinfo = dict(skipped_info)
+    for worker in stats:
+        filesinfo.update(worker.filesinfo)
+    if options.pipeline_threads:
+        filesinfo = {}
+    batch_sizes = [b for s in stats for b in s.batch_sizes]
+    if options.batchsize is not None:
+        throughput_batch: float = options.batchsize
+    elif batch_sizes:
+        throughput_batch = sum(batch_sizes) / len(batch_sizes)
+    else:
+        throughput_batch = prepared.shapes.throughput_batch or job.batch
+    info["throughput_batchsize"] = throughput_batch
+    compute = [t for s in stats for t in s.compute_ms]
+    summary = build_summary(
+        filesinfo=filesinfo, args=list(options.args) if options.args is not None else list(sys.argv),
+        compute_ms=compute, h2d_ms=[t for s in stats for t in s.h2d_ms], d2h_ms=[t for s in stats for t in s.d2h_ms],
+        batchsize=throughput_batch, infer_kit=info,
+    )
+    if options.pipeline_threads > 1:
+        from infer_kit.runtime.pipeline_mode import multi_thread_mean
+
+        intervals = [iv for s in stats for iv in s.intervals]
+        mean = multi_thread_mean(intervals)
+        summary["NPU_compute_time"] = {"mean": mean, "count": len(intervals)}
+        summary["H2D_latency"] = {"mean": summary["H2D_latency"]["mean"], "count": summary["H2D_latency"]["count"]}
+        summary["D2H_latency"] = {"mean": summary["D2H_latency"]["mean"], "count": summary["D2H_latency"]["count"]}
+        summary["npu_compute_time_list"] = [list(iv) for iv in intervals]
+        summary["throughput"] = 1000.0 * throughput_batch / mean if mean else 0
+    return summary
+
+
+def _input_lists(inputs: Any, model_inputs: Sequence[TensorDesc], description: ModelDescription | None,
+                 options: _Options, shapes: RunShapes) -> tuple[list[list[Path]], list[list[str]]]:
+    """One naturally sorted file list per model input (and the names as the user gave them); folders checked."""
+    if inputs is None:
+        if options.run_mode == "files":
+            raise InferKitError("not support pure infer", hint="--run_mode files reads input files: give --input")
+        return [], []
+    folders = [p for p in split_input_arg(inputs) if p.is_dir()]
+    lists = resolve_input_files(inputs, len(model_inputs))
+    if description is not None and description.dynamic_aipp is None and shapes.per_file is None:
+        expected = _gear_description(description, shapes)
+        for folder in folders:
+            manifest = read_folder_manifest(folder)
+            if manifest is not None:
+                check_folder_matches_model(manifest, expected)
+                _warn_count(manifest.count, folder)
+    if options.run_mode == "files":
+        npy = next((p for files in lists for p in files if p.suffix in (".npy", ".NPY")), None)
+        if npy is not None:
+            raise InferKitError(f"not support npy file:{npy}", hint="--run_mode files reads raw .bin files; use "
+                                                                   "--run_mode array for .npy")
+    if shapes.per_file is not None:
+        raw = next((p for files in lists for p in files if p.suffix not in (".npy", ".NPY")), None)
+        if raw is not None:
+            raise InferKitError(f"{raw} is not a .npy file: the auto dynamic-shape modes take each file's shape from "
+                                "its .npy header", hint="save the inputs with np.save")
+    _check_collisions(lists[0], options.pipeline_threads > 0)
+    return lists, shown_lists(inputs, lists)
+
+
+def _gear_description(description: ModelDescription, shapes: RunShapes) -> ModelDescription:
+    """The description whose spec a folder must match at this run's gear (a dynamic image size changes the crop)."""
+    profile = description.dynamic
+    if profile is None or profile.kind != "image_size" or description.spec is None or not shapes.input_shapes:
+        return description
+    shape = shapes.input_shapes[0]
+    h, w = (shape[1], shape[2]) if description.inputs and description.inputs[0].format == "NHWC" else shape[2:4]
+    if h != w or h > description.spec.resize:
+        return replace(description, spec=None)  # a gear preprocess cannot write: nothing to compare
+    return replace(description, spec=description.spec.with_overrides(crop=h, aipp_geometry="crop"))
+
+
+def _batches(lists: list[list[Path]], shown: list[list[str]], model_inputs: Sequence[TensorDesc],
+             options: _Options, shapes: RunShapes) -> tuple[list[Batch], int]:
+    """Batches (input 0's real files name the outputs) and the number of files they cover."""
+    if not lists:
+        pure = tuple((Path(PURE_INFER_NAME),) for _ in model_inputs)
+        return [Batch(0, pure, 1)], 0
+    if shapes.per_file is not None:
+        per_batch = 1  # ais_bench: no combining of files, no size check
+    elif options.pipeline_threads:
+        from infer_kit.runtime.pipeline_mode import check_pipeline_sizes
+
+        check_pipeline_sizes(lists, model_inputs)
+        per_batch = 1
+    else:
+        per_batch = check_file_sizes(lists, model_inputs)
+    start, stop = shard_range(len(lists[0]), options.shard)
+    if start == stop:
+        raise InferKitError(f"shard {options.shard[0]}/{options.shard[1]} of {len(lists[0])} files is empty",  # type: ignore[index]
+                            hint="use fewer shards than files")
+    lists = [files[start:stop] for files in lists]
+    shown = [names[start:stop] for names in shown]
+    return plan_batches(lists, per_batch, shown), stop - start
 
 
 def _describe(model: Any, backend: str, arch: str | None) -> tuple[ModelDescription, str]:
@@ -312,30 +815,6 @@ def _torch_description(path: Path, arch: str | None) -> ModelDescription:
     return ModelDescription("torch", path, spec, "float" if spec is not None else None, None, (), ())
 
 
-def _plan(inputs: Any, model_inputs: Sequence[TensorDesc], description: ModelDescription | None,
-          shard: tuple[int, int] | None) -> tuple[list[Batch], int]:
-    """Batches (input 0's real files name the outputs) and the number of files they cover."""
-    if inputs is None:
-        pure = tuple((Path(PURE_INFER_NAME),) for _ in model_inputs)
-        return [Batch(0, pure, 1)], 0
-    folders = [p for p in split_input_arg(inputs) if p.is_dir()]
-    lists = resolve_input_files(inputs, len(model_inputs))
-    if description is not None:
-        for folder in folders:
-            manifest = read_folder_manifest(folder)
-            if manifest is not None:
-                check_folder_matches_model(manifest, description)
-                _warn_count(manifest.count, folder)
-    per_batch = check_file_sizes(lists, model_inputs)
-    _check_collisions(lists[0])
-    start, stop = shard_range(len(lists[0]), shard)
-    if start == stop:
-        raise InferKitError(f"shard {shard[0]}/{shard[1]} of {len(lists[0])} files is empty",  # type: ignore[index]
-                            hint="use fewer shards than files")
-    lists = [files[start:stop] for files in lists]
-    return plan_batches(lists, per_batch), stop - start
-
-
 def _warn_count(expected: int, folder: Path) -> None:
     found = sum(1 for name in os.listdir(folder) if name.endswith(INPUT_SUFFIXES))
     if found != expected:
@@ -343,10 +822,12 @@ def _warn_count(expected: int, folder: Path) -> None:
                     "was 'infer-kit preprocess' interrupted? (rerun it with --resume)")
 
 
-def _check_collisions(files: Sequence[Path]) -> None:
+def _check_collisions(files: Sequence[Path], pipeline: bool = False) -> None:
+    from infer_kit.runtime.pipeline_mode import pipeline_output_name
+
     seen: dict[str, Path] = {}
     for path in files:
-        key = image_key(path.name)
+        key = pipeline_output_name(path, 0, "bin")[: -len("_0.bin")] if pipeline else image_key(path.name)
         if key in seen:
             raise InferKitError(
                 f"input files {seen[key].name} and {path.name} would write the same outputs ({key}_0...)",
@@ -372,7 +853,7 @@ def _side_file(result_dir: Path, suffix: str) -> Path:
 
 
 def _identity(description: ModelDescription, model_ref: Any, inputs: Any, batches: list[Batch], outfmt: str,
-              batch: int, shard: tuple[int, int] | None, backend: str) -> dict[str, Any]:
+              batch: int, shard: tuple[int, int] | None, backend: str, variant: dict[str, Any]) -> dict[str, Any]:
     """What made a result folder's outputs: a resume must match it exactly, or it would mix two runs."""
     model_file = None if hasattr(model_ref, "forward") else Path(model_ref)
     files = hashlib.sha256()
@@ -394,6 +875,7 @@ def _identity(description: ModelDescription, model_ref: Any, inputs: Any, batche
         "shard": list(shard) if shard else None,
         "input_files": files.hexdigest(),
         "input_manifests": manifests,
+        "variant": variant,
     }
 
 
@@ -404,11 +886,19 @@ def _size(path: Path) -> int:
         return -1
 
 
-def _prepare_result_dir(result_dir: Path | None, resume: bool, outfmt: str, identity: dict[str, Any]) -> set[str]:
-    """Create the result folder; the names already in it (resume, same run only), or refuse a used one."""
+def _prepare_result_dir(result_dir: Path | None, resume: bool, outfmt: str, identity: dict[str, Any],
+                        replace_outputs: bool = False) -> set[str]:
+    """Create the result folder; the names already in it (resume, same run only), or refuse a used one.
+
+    ``replace_outputs`` (a ``--dymShape_range`` sweep's later shapes) writes over what is there.
+    """
     if result_dir is None:
         return set()
     existing = existing_outputs(result_dir)
+    if replace_outputs:
+        result_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(_side_file(result_dir, ".run.json"), identity)
+        return set()
     if existing and not resume:
         raise InferKitError(
             f"result folder {result_dir} already holds {len(existing)} file(s)",
@@ -438,7 +928,9 @@ def _prepare_result_dir(result_dir: Path | None, resume: bool, outfmt: str, iden
 _IDENTITY_WORDS = {"model": "another model file", "model_sha256": "another model (its sha256 differs)",
                    "backend": "another backend", "batch": "another batch size", "outfmt": "another --outfmt",
                    "shard": "another --shard", "input_files": "other input files",
-                   "input_manifests": "inputs preprocessed differently (their manifest differs)"}
+                   "input_manifests": "inputs preprocessed differently (their manifest differs)",
+                   "variant": "other ais_bench options (dynamic shapes, --aipp_config, --output_batchsize_axis or "
+                              "--pipeline)"}
 
 
 def _check_same_run(record: Path, identity: dict[str, Any], result_dir: Path) -> None:
@@ -458,19 +950,23 @@ def _check_same_run(record: Path, identity: dict[str, Any], result_dir: Path) ->
         )
 
 
-def _split_done(batches: list[Batch], done: set[str], n_outputs: int,
-                outfmt: str) -> tuple[list[Batch], int, dict[int, dict[str, list[str]]]]:
+def _split_done(batches: list[Batch], done: set[str], n_outputs: int, outfmt: str, options: _Options,
+                shown_dir: str | None = None) -> tuple[list[Batch], int, dict[int, dict[str, list[str]]]]:
     """Batches still to run; samples skipped; their filesinfo. A batch is redone whole unless complete."""
     if not done:
         return batches, 0, {}
+    from infer_kit.runtime.pipeline_mode import pipeline_output_name
+
+    name_of = pipeline_output_name if options.pipeline_threads else output_filename
     todo, skipped, info = [], 0, {}
     for batch in batches:
-        names = [[output_filename(key, i, outfmt) for i in range(n_outputs)] for key in batch.keys]
+        names = [[name_of(key, i, outfmt) for i in range(n_outputs)] for key in batch.keys]
         if all(name in done for per_file in names for name in per_file):
             skipped += batch.real
             for slot, per_file in enumerate(names):
                 info[batch.index * batch.size + slot] = {
-                    "infiles": [str(files[slot]) for files in batch.files], "outfiles": per_file}
+                    "infiles": [batch.shown_name(j, slot) for j in range(len(batch.files))],
+                    "outfiles": [os.path.join(shown_dir, name) if shown_dir else name for name in per_file]}
         else:
             todo.append(batch)
     return todo, skipped, info
@@ -487,23 +983,31 @@ def _log_plan(inputs: Any, runner: Runner, batches: list[Batch], todo: list[Batc
         log.info(f"resume: {skipped} file(s) already have their outputs; {len(todo)} batch(es) to run")
 
 
-def _info(runner: Runner, backend: str, model_label: str, description: ModelDescription | None, job: WorkerJob,
-          stats: list[WorkerStats], files_total: int, skipped: int, shard: tuple[int, int] | None,
-          devices: list[int], result_dir: Path | None, summary_path: Path | None) -> dict[str, Any]:
+def _info(runner: Runner | None, prepared: _Prepared, job: WorkerJob, stats: list[WorkerStats], files_total: int,
+          skipped: int, options: _Options, devices: list[int], result_dir: Path | None,
+          summary_path: Path | None) -> dict[str, Any]:
+    runner = runner or prepared.runner
+    description = prepared.description
     wall = max((s.wall_time_s for s in stats), default=0.0)
     images = sum(s.images for s in stats)
     pure = job.pure_data_type is not None
     per_file = 1 if pure else job.batches[0].size if job.batches else None
+    seen = next((s.extra["output_shapes"] for s in stats if "output_shapes" in s.extra), None)
     outputs = []
-    for desc in runner.outputs:
-        per_sample = list(desc.shape[1:]) if desc.shape else []
-        file_shape = list(desc.shape) if pure or per_file is None else [job.batch // per_file, *per_sample]
+    for i, desc in enumerate(runner.outputs):
+        shape = list(seen[i]) if seen is not None and i < len(seen) else list(desc.shape)
+        axis = job.output_axis if job.output_axis < len(shape) else 0
+        pieces = 1 if pure or per_file is None else per_file
+        file_shape = list(shape)
+        if file_shape and file_shape[axis] is not None and pieces:
+            file_shape[axis] = file_shape[axis] // pieces
+        per_sample = [d for k, d in enumerate(file_shape) if k != axis] if file_shape else []
         outputs.append({"name": desc.name, "dtype": desc.dtype, "shape": per_sample, "file_shape": file_shape})
     info: dict[str, Any] = {
-        "backend": backend,
+        "backend": prepared.backend,
         "provider": runner.provider,
         "threads": job.threads if job.threads is not None else runner.threads,
-        "model": model_label,
+        "model": prepared.label,
         "model_path": job.model,
         "model_kind": description.kind if description is not None else "torch",
         "batchsize": job.batch,
@@ -519,11 +1023,23 @@ def _info(runner: Runner, backend: str, model_label: str, description: ModelDesc
         "outfmt": job.outfmt,
         "result_dir": str(result_dir) if result_dir is not None else None,
         "summary_path": str(summary_path) if summary_path is not None else None,
-        "shard": f"{shard[0]}/{shard[1]}" if shard else None,
+        "shard": f"{options.shard[0]}/{options.shard[1]}" if options.shard else None,
         "devices": devices,
         "outputs": outputs,
         "pure_data_type": job.pure_data_type,
+        "run_mode": job.run_mode,
+        "output_batchsize_axis": job.output_axis,
+        "dynamic": prepared.shapes.note,
+        "pipeline_threads": job.pipeline_threads or None,
+        "start_time": min((s.start_time for s in stats), default=0.0),
+        "end_time": max((s.end_time for s in stats), default=0.0),
     }
+    profiles = [s.extra["profile"] for s in stats if s.extra.get("profile")]
+    if profiles:
+        info["profile"] = {"kind": "onnxruntime (CPU, per operator; not the NPU's msprof)", "traces": profiles}
+    if job.dump is not None:
+        info["dump"] = {"path": job.dump.root, "format": "npy per operator input/output (msaccucmp names); the CANN "
+                                                          "binary dump format is not imitated"}
     if len(stats) > 1:
         info["per_device"] = [
             {"device": s.device, "images": s.images, "batches": s.batches, "wall_time_s": s.wall_time_s,

@@ -234,8 +234,8 @@ def test_pure_performance_mode_names_outputs_pure_infer_data(emu, tmp_path):
     assert nothing.summary["throughput"] > 0
 
 
-def test_two_devices_run_two_workers_and_merge_one_summary(emu, prep, tmp_path):
-    result = run(emu, prep, tmp_path, output_dirname="multi", devices=(0, 1), warmup_count=0)
+def test_split_devices_run_two_workers_and_merge_one_summary(emu, prep, tmp_path):
+    result = run(emu, prep, tmp_path, output_dirname="multi", devices=(0, 1), warmup_count=0, split_devices=True)
     single = run(emu, prep, tmp_path, output_dirname="single", warmup_count=0)
     _assert_same_files(single.result_dir, result.result_dir)
     info = result.summary["infer_kit"]

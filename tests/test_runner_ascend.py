@@ -119,7 +119,8 @@ def test_aclruntime_dtypes_map_to_numpy_names(value, expected):
 def test_two_devices_open_one_session_each_in_worker_processes(fake, tmp_path):
     model = om_model(tmp_path, batch=2, with_manifest=True)
     prep = aipp_folder(tmp_path / "prep", 7)
-    result = run(model, prep, tmp_path / "out", output_dirname="r", devices=(0, 1), warmup_count=0)
+    result = run(model, prep, tmp_path / "out", output_dirname="r", devices=(0, 1), warmup_count=0,
+                 split_devices=True)
     info = result.summary["infer_kit"]
     assert info["backend"] == "ascend" and [d["device"] for d in info["per_device"]] == [0, 1]
     assert [d["batches"] for d in info["per_device"]] == [2, 2]
