@@ -4,16 +4,7 @@ from typing import Any
 
 import click
 
-from infer_kit.result_files import OUTFMTS
-
-BACKEND_CHOICES = ("auto", "onnxruntime", "ascend", "torch")
-
-# ais_bench's underscore spellings, accepted (hidden) so existing scripts run unchanged.
-_ALIASES = {
-    "output_dirname_": ("--output_dirname", str),
-    "warmup_count_": ("--warmup_count", click.IntRange(min=0)),
-    "pure_data_type_": ("--pure_data_type", click.Choice(("zero", "random"))),
-}
+from infer_kit.cli.ais_bench_flags import AisBenchCommand, ais_bench_options
 
 
 def _list_backends(ctx: click.Context, param: click.Parameter, value: bool) -> None:
@@ -29,69 +20,84 @@ def _list_backends(ctx: click.Context, param: click.Parameter, value: bool) -> N
     ctx.exit(0)
 
 
-def _aliases(func: Any) -> Any:
-    for dest, (flag, kind) in _ALIASES.items():
-        func = click.option(flag, dest, type=kind, hidden=True)(func)
-    return func
-
-
-@click.command(name="run")
-@click.option("-m", "--model", required=True,
-              help="Model: .onnx, emulated artifact (<base>.emu.onnx or .manifest.json), .om, or a checkpoint "
-                   "with --backend torch --arch.")
-@click.option("-i", "--input", "inputs",
-              help="Folder of .bin/.npy files (one folder per model input, comma-separated) or a comma list of "
-                   "files. Without it: pure-performance mode on generated data.")
-@click.option("-o", "--output", type=click.Path(file_okay=False),
-              help="Where results go: OUT/NAME/ plus OUT/NAME_summary.json beside it. Without it nothing is saved.")
-@click.option("--output-dirname", help="NAME of the result folder (default: a %Y_%m_%d-%H_%M_%S timestamp).")
-@click.option("--outfmt", type=click.Choice(OUTFMTS, case_sensitive=False), default="BIN", show_default=True,
-              help="Output file format, written exactly as ais_bench writes it.")
-@click.option("--batchsize", type=click.IntRange(min=1),
-              help="Batch for models with a dynamic batch axis (default 1); static models keep theirs.")
-@click.option("-l", "--loop", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Inferences per batch (each timed).")
-@click.option("--warmup-count", type=click.IntRange(min=0), default=1, show_default=True,
-              help="Untimed inferences on the first batch before timing starts.")
-@click.option("-d", "--device", default="0", show_default=True,
-              help="Device id, or a comma list for one worker process per device (e.g. 0,1).")
-@click.option("--pure-data-type", type=click.Choice(("zero", "random")), default="zero", show_default=True,
-              help="Generated data for pure-performance mode (no --input).")
+@click.command(name="run", cls=AisBenchCommand)
+@ais_bench_options
 @click.option("--resume", is_flag=True, help="Finish an interrupted run into the same OUT/NAME, skipping done files.")
 @click.option("--shard", metavar="K/N", help="Process only slice K of N (1-based) of the sorted files.")
-@click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="auto", show_default=True,
-              help="auto: .om -> ascend, ONNX or emulated artifact -> onnxruntime.")
-@click.option("--threads", type=click.IntRange(min=1), help="CPU threads for the runner (default: all cores).")
+@click.option("--split-devices", is_flag=True,
+              help="With a --device list: share the batches among the devices, one result folder (infer-kit's "
+                   "mode) instead of ais_bench's device{id}_{i} folders.")
+@click.option("--cpu-threads", type=click.IntRange(min=1), help="CPU threads for the runner (default: all cores).")
 @click.option("--arch", help="Registry architecture of a checkpoint run with --backend torch.")
 @click.option("--list-backends", is_flag=True, is_eager=True, expose_value=False, callback=_list_backends,
               help="List the backends, whether each is available here, and why not.")
-@_aliases
-def command(model: str, inputs: str | None, output: str | None, output_dirname: str | None, outfmt: str,
-            batchsize: int | None, loop: int, warmup_count: int, device: str, pure_data_type: str, resume: bool,
-            shard: str | None, backend: str, threads: int | None, arch: str | None, **aliases: Any) -> None:
-    """Batched inference over tensor files, compatible with ais_bench.
+def command(resume: bool, shard: str | None, split_devices: bool, cpu_threads: int | None, arch: str | None,
+            **flags: Any) -> None:
+    """Batched inference over tensor files, compatible with ais_bench (every flag, every spelling).
 
     Inputs map to batches as ais_bench maps them (natural sort, files per batch = input
     bytes / file bytes, short last batch padded); outputs are {name}_{i}.{bin|npy|txt} in
     OUT/NAME/, and OUT/NAME_summary.json holds ais_bench's summary plus an "infer_kit" object.
+    ais_bench's and msit's spellings are accepted too (--dymBatch, --output_dirname, -db, -om,
+    unambiguous prefixes); switches take a value (--debug 1).
 
     \b
     Examples:
       infer-kit run -m resnet50_bs16.emu.onnx -i prep_dataset -o out --output-dirname result --outfmt TXT
       infer-kit run --model resnet50_bs16.om --input ./prep_dataset/ --output ./ --output_dirname result
-      infer-kit run -m resnet50.onnx --batchsize 8 --loop 20          # pure-performance mode
-      infer-kit run -m model.emu.onnx -i prep -o out --output-dirname part2 --shard 2/4 --resume
+      infer-kit run -m resnet50_dynbs.emu.onnx -i prep -o out --dymBatch 8
+      infer-kit run -m model.emu.onnx -i prep -o out --device 0,1          # device0_0/, device1_1/
+      infer-kit run -m resnet50.onnx --batchsize 8 --loop 20               # pure-performance mode
     """
-    from infer_kit.runtime import format_summary, run
+    from infer_kit.runtime import format_summary, run, run_shape_range, run_trtexec
 
-    output_dirname = output_dirname or aliases.get("output_dirname_")
-    if aliases.get("warmup_count_") is not None:
-        warmup_count = aliases["warmup_count_"]
-    if aliases.get("pure_data_type_") is not None:
-        pure_data_type = aliases["pure_data_type_"]
-    result = run(
-        model, inputs, output, output_dirname=output_dirname, outfmt=outfmt.upper(), batchsize=batchsize, loop=loop,
-        warmup_count=warmup_count, devices=device, backend=backend, threads=threads, pure_data_type=pure_data_type,
-        resume=resume, shard=shard, arch=arch,
+    display_all = flags.pop("display_all_summary")
+    if flags.pop("perf"):
+        result = run_trtexec(flags["model"], backend=flags["backend"], device=_first_device(flags["device"]),
+                             loop=flags["loop"], batchsize=flags["batchsize"])
+        for line in result.lines:
+            click.echo(line)
+        return
+    flags.pop("profiler_rename")  # msprof's output renaming: there is no msprof output here
+    _check_npu_id(flags.pop("npu_id"))
+    if flags["backend"] == "trtexec":
+        flags["backend"] = "auto"  # ais_bench reads --backend only with --perf
+    model, inputs, output = flags.pop("model"), flags.pop("inputs"), flags.pop("output")
+    options = dict(
+        output_dirname=flags.pop("output_dirname"), outfmt=flags.pop("outfmt").upper(),
+        batchsize=flags.pop("batchsize"), loop=flags.pop("loop"), warmup_count=flags.pop("warmup_count"),
+        devices=flags.pop("device"), backend=flags.pop("backend"), threads=cpu_threads,
+        pure_data_type=flags.pop("pure_data_type"), resume=resume, shard=shard, arch=arch,
+        pipeline_threads=flags.pop("threads"), split_devices=split_devices, **flags,
     )
-    click.echo(format_summary(result.summary))
+    range_text = options.pop("dym_shape_range")
+    if range_text is not None and options.get("dym_shape") is None:
+        sweep = run_shape_range(model, inputs, output, dym_shape_range=range_text, **options)
+        for item in sweep.runs:
+            if item.result is not None:
+                click.echo(format_summary(item.result.summary, display_all_summary=display_all))
+        for line in sweep.lines:
+            click.echo(line)
+        return
+    result = run(model, inputs, output, **options)
+    for single in result.per_device or (result,):
+        click.echo(format_summary(single.summary, display_all_summary=display_all))
+        for line in single.lines:
+            click.echo(line)
+    if result.per_device:
+        for line in result.lines:
+            click.echo(line)
+
+
+def _first_device(text: str) -> int:
+    first = str(text).split(",")[0].strip()
+    return int(first) if first.isdigit() else 0
+
+
+def _check_npu_id(text: str) -> None:
+    from infer_kit.errors import InferKitError
+
+    for item in str(text).split(","):
+        item = item.strip()
+        if not item.isdigit() or not 0 <= int(item) <= 255:
+            raise InferKitError(f"--npu_id {text}: {item} of npu_id is invalid. valid value range is [0, 255]")

@@ -92,7 +92,8 @@ class OnnxRuntimeRunner(Runner):
             if len(input_shapes) != len(raw_inputs):
                 raise InferKitError(f"{Path(path).name} has {len(raw_inputs)} inputs, {len(input_shapes)} shapes given")
             self.inputs = [replace(d, shape=tuple(shape)) for d, shape in zip(raw_inputs, input_shapes, strict=True)]
-            self.batch = self.inputs[0].shape[0] if self.inputs and self.inputs[0].shape else 1
+            first = self.inputs[0].shape[0] if self.inputs and self.inputs[0].shape else None
+            self.batch = first if first is not None else 1
         else:
             model_batch = raw_inputs[0].shape[0] if raw_inputs and raw_inputs[0].shape else None
             self.batch = model_batch if model_batch is not None else (batch or 1)

@@ -3,9 +3,10 @@
 On the device ais_bench re-runs itself under msprof (or hands ACL a profiling acl.json) and
 writes ``OUTPUT/profiler/PROF_.../`` with the NPU's timeline. Here there is no NPU: the honest
 equivalent is ONNX Runtime's own profiler on the CPU, which times every operator of every
-inference. Its raw trace (Chrome trace JSON) goes to ``OUTPUT/profiler/``, with
-``op_summary_<model>.csv`` (per node: op type, calls, total/mean/max microseconds, share) and
-``op_type_summary_<model>.csv`` (the same per op type) beside it; these are CPU figures of the
+inference. Its raw trace (Chrome trace JSON, ``ort_profile_<model>_device<d>_<time>.json``) goes
+to ``OUTPUT/profiler/``, with ``<trace>_op_summary.csv`` (per node: op type, calls,
+total/mean/max microseconds, share) and ``<trace>_op_type_summary.csv`` (the same per op type)
+beside it; these are CPU figures of the
 emulated graph, not the device's. As with ais_bench, ``--profiler`` needs ``--output`` and, with
 ``--input``, sets the warm-up count to 0.
 """
@@ -78,12 +79,12 @@ def by_op_type(ops: list[OpTime]) -> list[OpTime]:
     return sorted((OpTime(t, t, c, tot, m) for t, (c, tot, m) in merged.items()), key=lambda o: -o.total_us)
 
 
-def write_summaries(profile: str | os.PathLike[str], model_name: str) -> tuple[Path, Path, list[OpTime]]:
-    """``op_summary_<model>.csv`` and ``op_type_summary_<model>.csv`` beside the raw profile."""
+def write_summaries(profile: str | os.PathLike[str]) -> tuple[Path, Path, list[OpTime]]:
+    """``<trace>_op_summary.csv`` and ``<trace>_op_type_summary.csv`` beside the raw profile."""
     ops = read_profile(profile)
-    folder = Path(profile).parent
-    per_node = folder / f"op_summary_{model_name}.csv"
-    per_type = folder / f"op_type_summary_{model_name}.csv"
+    trace = Path(profile)
+    per_node = trace.with_name(trace.stem + "_op_summary.csv")
+    per_type = trace.with_name(trace.stem + "_op_type_summary.csv")
     for path, rows in ((per_node, ops), (per_type, by_op_type(ops))):
         total = sum(o.total_us for o in rows) or 1.0
         buffer = io.StringIO()

@@ -137,7 +137,7 @@ def run(model: Any, inputs: str | Sequence[str | os.PathLike[str]] | None = None
         batchsize: int | None = None, loop: int = 1, warmup_count: int = 1, devices: Sequence[int] = (0,),
         backend: str = "auto", threads: int | None = None, pure_data_type: str = "zero", resume: bool = False,
         shard: str | tuple[int, int] | None = None, arch: str | None = None,
-        args: Sequence[str] | None = None, dym_batch: int = 0, dym_hw: str | None = None,
+        args: Sequence[str] | None = None, dym_batch: int | None = 0, dym_hw: str | None = None,
         dym_dims: str | None = None, dym_shape: str | None = None, output_size: str | None = None,
         auto_set_dymshape_mode: bool = False, auto_set_dymdims_mode: bool = False,
         aipp_config: str | os.PathLike[str] | None = None, output_batchsize_axis: int = 0, run_mode: str = "array",
@@ -224,7 +224,7 @@ class _Prepared:
     worker_threads: int | None
 
 
-def _prepare(model: Any, options: _Options, devices: list[int]) -> _Prepared:
+def _prepare(model: Any, options: _Options, devices: list[int], *, planning: bool = False) -> _Prepared:
     description, label = _describe(model, options.backend, options.arch)
     backend = choose_backend(options.backend, description)
     model_ref = model if backend == "torch" else str(description.path)
@@ -235,8 +235,10 @@ def _prepare(model: Any, options: _Options, devices: list[int]) -> _Prepared:
     if backend != "torch":
         shapes = resolve_shapes(description, options.request, options.batchsize)
     extra = _extra_runner_options(description, backend, shapes, options)
+    profile = extra.pop("profile", None)
+    runner_extra = dict(extra) if planning or profile is None else {**extra, "profile": profile}
     runner = open_runner(backend, model_ref, **_runner_options(options.batchsize, devices[0], worker_threads,
-                                                               options.arch), **extra)
+                                                               options.arch), **runner_extra)
     return _Prepared(description, label, backend, model_ref, shapes, runner, extra, worker_threads)
 
 
@@ -251,6 +253,8 @@ def _extra_runner_options(description: ModelDescription, backend: str, shapes: R
             extra["aipp_config"] = options.aipp_config
         return extra
     input_shapes = list(shapes.input_shapes) if shapes.input_shapes is not None else None
+    if shapes.per_file is not None and description.inputs:  # each file brings its own shape: axes stay open
+        input_shapes = [tuple(desc.shape) for desc in description.inputs]
     if description.dynamic_aipp is not None and backend == "onnxruntime":
         op, shape, model_hw = _dynamic_aipp(description, shapes, options)
         extra["dynamic_aipp"] = (op, model_hw, False)
@@ -261,6 +265,10 @@ def _extra_runner_options(description: ModelDescription, backend: str, shapes: R
         extra["input_shapes"] = input_shapes
     if options.dump and backend == "onnxruntime":
         extra["expose"] = True
+    if options.profiler and options.output is not None and backend == "onnxruntime":
+        from infer_kit.runtime.profiling import profile_prefix
+
+        extra["profile"] = profile_prefix(options.output, description.path.name.split(".")[0], options.devices[0])
     return extra
 
 
@@ -354,7 +362,7 @@ def _run_devices(stack: contextlib.ExitStack, model: Any, inputs: Any, options: 
             raise InferKitError(f"--output-dirname {name!r} must be a plain folder name")
         base_dir = check_output_dir(check_output_dir(options.output, what="--output") / name, what="result folder")
     log.info(f"multidevice:{devices} run begin")
-    prepared = _prepare(model, options, devices)
+    prepared = _prepare(model, options, devices, planning=True)
     runner = prepared.runner
     try:
         if hasattr(prepared.model_ref, "forward"):
@@ -428,7 +436,7 @@ def _job(prepared: _Prepared, options: _Options, device: int, batches: list[Batc
     if options.profiler and options.output is not None and prepared.backend == "onnxruntime":
         from infer_kit.runtime.profiling import profile_prefix
 
-        extra["profile"] = profile_prefix(options.output, Path(prepared.label).name.split(".")[0], device)
+        extra["profile"] = profile_prefix(options.output, prepared.description.path.name.split(".")[0], device)
     return WorkerJob(
         model=str(prepared.model_ref) if not hasattr(prepared.model_ref, "forward") else "<module>",
         backend=prepared.backend, device=device, threads=prepared.worker_threads, batch=runner.batch,
@@ -649,7 +657,7 @@ def _profile_lines(stats: list[WorkerStats], prepared: _Prepared) -> list[str]:
             continue
         from infer_kit.runtime.profiling import format_profile, write_summaries
 
-        per_node, per_type, ops = write_summaries(profile, Path(prepared.label).name.split(".")[0])
+        per_node, per_type, ops = write_summaries(profile)
         worker.extra["profile_summaries"] = [str(per_node), str(per_type)]
         lines += format_profile(ops)
         lines.append(f"[INFO] profile: {profile} (ONNX Runtime trace), {per_node}, {per_type}")

@@ -28,7 +28,7 @@ def test_the_modelzoo_ais_bench_command_line_works_unchanged(cli, setup, tmp_pat
 def test_short_flags_and_underscore_aliases(cli, setup, tmp_path):
     model, prep = setup
     result = cli("run", "-m", model, "-i", prep, "-o", tmp_path / "o", "--output-dirname", "x", "-l", "2",
-                 "--warmup_count", "0", "-d", "0", "--outfmt", "npy", "--threads", "1")
+                 "--warmup_count", "0", "-d", "0", "--outfmt", "npy", "--cpu-threads", "1")
     assert result.exit_code == 0, result.stderr
     summary = json.loads((tmp_path / "o" / "x_summary.json").read_text())
     assert summary["NPU_compute_time"]["count"] == 4 and summary["infer_kit"]["warmup_count"] == 0
@@ -42,7 +42,8 @@ def test_help_shows_the_flags_and_hides_the_aliases(cli):
     result = cli("run", "--help")
     assert result.exit_code == 0
     for flag in ("--model", "--input", "--output", "--output-dirname", "--outfmt", "--batchsize", "--loop",
-                 "--warmup-count", "--device", "--pure-data-type", "--resume", "--shard", "--backend", "--threads"):
+                 "--warmup-count", "--device", "--pure-data-type", "--resume", "--shard", "--backend", "--threads",
+                 "--cpu-threads", "--split-devices", "--dym-batch", "--divide-input"):
         assert flag in result.stdout
     options = result.stdout.split("Options:", 1)[1]
     assert "--output_dirname" not in options and "--warmup_count" not in options
