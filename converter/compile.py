@@ -139,6 +139,10 @@ def compile_om(model: str | os.PathLike[str], *, soc: str, batch_sizes: Sequence
         for path in (paths.manifest, paths.atc_script, paths.emulated if emulate else paths.om):
             check_output_file(path, what="artifact file")
     whole_image = dyn is not None and dyn.kind == "image_size"
+    if dyn is not None and aipp not in ("auto", "none"):  # ATC checks these before it compiles the AIPP op
+        from infer_kit.aipp import read_config
+
+        check_aipp_with_dynamic(dyn, read_config(Path(aipp)).op_for_input(0, model_in.name), Path(aipp).name)
     op, aipp_text, aipp_path = choose_aipp(aipp, model_path, bases[0].parent, spec, model_in, input_hw, soc, emulate,
                                            whole_image=whole_image)
     check_aipp_with_dynamic(dyn, op, aipp_path.name if aipp_path else "the AIPP config")

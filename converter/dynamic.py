@@ -231,6 +231,12 @@ def _parse_input_shape(request: DynamicRequest, input_name: str, model_shape: Se
 def _gears(text: str, option: str, width: int | None, split: str) -> tuple[tuple[int, ...], ...]:
     gears = []
     for part in [p for p in text.split(split) if p.strip()]:
+        if width is not None and len(part.split(",")) != width:  # ATC checks each gear's width first
+            if option == "--dynamic_image_size":
+                raise _atc("E10020", f"Value {text} for parameter --dynamic_image_size is invalid.",
+                           hint='each gear is "H,W"; gears are separated by ";"')
+            raise _atc("E10003", f"Value {text} for parameter --dynamic_dims is invalid. Reason: Each setting needs "
+                       "to be consistent with the number of -1 in the input shape.")
         values = []
         for token in part.split(","):
             token = token.strip()
@@ -255,12 +261,6 @@ def _gears(text: str, option: str, width: int | None, split: str) -> tuple[tuple
         raise _atc("E10037", "The profiles configured in --dynamic_batch_size, --dynamic_image_size, or "
                    f"--dynamic_dims have inconsistent dimension counts. A profile has {a} dimensions while another "
                    f"has {b} dimensions.")
-    if width is not None and sizes != {width}:
-        if option == "--dynamic_image_size":
-            raise _atc("E10020", f"Value {text} for parameter --dynamic_image_size is invalid.",
-                       hint='each gear is "H,W"; gears are separated by ";"')
-        raise _atc("E10003", f"Value {text} for parameter --dynamic_dims is invalid. Reason: Each setting needs to be "
-                   "consistent with the number of -1 in the input shape.")
     if len(set(gears)) != len(gears):
         raise _atc("E10039", "The --dynamic_batch_size, --dynamic_image_size, or --dynamic_dims argument has duplicate "
                    "profiles.")

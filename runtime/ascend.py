@@ -44,13 +44,21 @@ def availability() -> str | None:
 
 
 class AscendRunner(Runner):
-    """An ais_bench ``InferSession`` on one device; device compute and copy times come from ais_bench."""
+    """An ais_bench ``InferSession`` on one device; device compute and copy times come from ais_bench.
+
+    ``dynamic`` (a :class:`~infer_kit.runtime.dynamic.DymRequest`) sets the gear the way ais_bench's
+    own ``set_session_options`` does (``set_dynamic_batchsize``, ``set_dynamic_hw(h, w)``,
+    ``set_dynamic_dims``, ``set_dynamic_shape``, ``set_custom_outsize``), and inferences then go
+    through ``session.run`` so the gear stays set; ``aipp_config`` is loaded with
+    ``load_aipp_config_file`` when the model has a dynamic-AIPP input.
+    """
 
     name = "ascend"
-    options = frozenset({"batch", "device"})
+    options = frozenset({"batch", "device", "dynamic", "aipp_config"})
     provider = "ais_bench"
 
-    def __init__(self, path: str | os.PathLike[str], *, device: int = 0, batch: int | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, device: int = 0, batch: int | None = None,
+                 dynamic: Any = None, aipp_config: str | None = None) -> None:
         super().__init__()
         try:
             interface = importlib.import_module("ais_bench.infer.interface")
@@ -63,16 +71,82 @@ class AscendRunner(Runner):
             raise InferKitError(f"ais_bench cannot load {Path(path).name} on device {device}: {exc}") from None
         self.device = device
         self.threads = None
+        self._dynamic = dynamic
         raw_inputs = [_desc(d) for d in self._session.get_inputs()]
         model_batch = raw_inputs[0].shape[0] if raw_inputs and raw_inputs[0].shape else None
-        self.batch = model_batch if model_batch is not None else (batch or 1)
-        if model_batch is None and hasattr(self._session, "set_dynamic_batchsize"):
-            self._session.set_dynamic_batchsize(self.batch)
-        self.inputs = [with_batch(d, self.batch) for d in raw_inputs]
+        if dynamic is not None and dynamic.given:
+            self.inputs = self._set_gear(raw_inputs, dynamic)
+            first = self.inputs[0].shape[0] if self.inputs and self.inputs[0].shape else None
+            self.batch = first if first is not None else 1
+        else:
+            self.batch = model_batch if model_batch is not None else (batch or 1)
+            if model_batch is None and hasattr(self._session, "set_dynamic_batchsize"):
+                self._session.set_dynamic_batchsize(self.batch)
+            self.inputs = [with_batch(d, self.batch) for d in raw_inputs]
+        if aipp_config is not None:
+            self._load_aipp(aipp_config)
         self.outputs = [_desc(d) for d in self._session.get_outputs()]
         self._skip = 0  # exec_time_list entries from before the last reset (builds without reset_sumaryinfo)
 
+    def _set_gear(self, raw: list[TensorDesc], request: Any) -> list[TensorDesc]:
+        """Set ais_bench's gear on the session; the inputs' shapes at that gear."""
+        from infer_kit.runtime.dynamic import parse_dym_string, parse_hw, parse_output_size
+
+        session = self._session
+        active = request.active()
+        try:
+            if active == "batch":
+                session.set_dynamic_batchsize(request.batch)
+                shapes = [tuple(request.batch if d is None and k == 0 else d for k, d in enumerate(t.shape))
+                          for t in raw]
+            elif active == "hw":
+                h, w = parse_hw(request.hw)
+                session.set_dynamic_hw(h, w)
+                shapes = [_fill(t.shape, [h, w]) for t in raw]
+            elif active in ("dims", "shape"):
+                text = request.dims if active == "dims" else request.shape
+                (session.set_dynamic_dims if active == "dims" else session.set_dynamic_shape)(text)
+                given = dict(parse_dym_string(text, f"--dym{active.title()}"))
+                shapes = [given.get(t.name, t.shape) for t in raw]
+            else:  # the auto modes: every inference sets its own shapes
+                shapes = [t.shape for t in raw]
+            sizes = parse_output_size(request.output_size)
+            if sizes:
+                session.set_custom_outsize(list(sizes))
+        except InferKitError:
+            raise
+        except Exception as exc:  # aclruntime raises RuntimeError("[1][ACL: invalid parameter] ") and friends
+            raise InferKitError(f"ais_bench refused the dynamic shape ({exc})",
+                                hint="give one of the gears the model was compiled with") from None
+        from dataclasses import replace
+
+        return [replace(t, shape=tuple(s)) for t, s in zip(raw, shapes, strict=True)]
+
+    def _load_aipp(self, config: str) -> None:
+        session = self._session
+        exists = getattr(session, "get_dym_aipp_input_exist", None)
+        if not callable(exists) or exists() != 1:
+            return
+        try:
+            session.load_aipp_config_file(config, self.batch)
+        except Exception as exc:
+            raise InferKitError(f"ais_bench refused --aipp_config {config} ({exc})") from None
+
+    def set_input_shapes(self, shapes: list[tuple[int, ...]]) -> None:
+        """The auto modes: ``name:d,d;...`` for this inference, by set_dynamic_shape or set_dynamic_dims."""
+        if self._dynamic is None or self._dynamic.auto is None:
+            return
+        text = ";".join(f"{t.name}:{','.join(str(d) for d in shape)}" for t, shape in zip(self.inputs, shapes,
+                                                                                        strict=True))
+        setter = self._session.set_dynamic_shape if self._dynamic.auto == "shape" else self._session.set_dynamic_dims
+        try:
+            setter(text)
+        except Exception as exc:
+            raise InferKitError(f"ais_bench refused the shape {text} ({exc})") from None
+
     def infer_impl(self, feeds: list[Any]) -> list[Any]:
+        if self._dynamic is not None and self._dynamic.given and hasattr(self._session, "run"):
+            return list(self._session.run(feeds, out_array=True))  # infer(mode="static") would reset the gear
         return list(self._session.infer(feeds, mode="static"))
 
     def timings(self) -> Timings:
@@ -112,6 +186,13 @@ class AscendRunner(Runner):
             if callable(func):
                 func()
                 break
+
+
+def _fill(shape: tuple[int | None, ...], values: list[int]) -> tuple[int | None, ...]:
+    out = []
+    for k, d in enumerate(shape):
+        out.append(values.pop(0) if d is None and k > 0 and values else d)
+    return tuple(out)
 
 
 def dtype_name(value: Any) -> str:

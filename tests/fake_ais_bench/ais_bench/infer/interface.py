@@ -4,8 +4,11 @@ It keeps the parts of the API infer-kit's ascend runner relies on: ``InferSessio
 model_path, acl_json_path=None, debug=False, loop=1)``, ``get_inputs()`` / ``get_outputs()``
 returning tensor descriptions (``name``, ``datatype``, ``format``, ``shape``, ``size``,
 ``realsize``), ``infer(feeds, mode="static")`` returning numpy arrays, ``sumary()`` with
-``exec_time_list``, ``finalize()``, and ``MemorySummary``. The ``.om`` file here holds ONNX
-bytes. Like the device, it takes feeds as raw memory: only their byte size must match.
+``exec_time_list``, ``finalize()``, and ``MemorySummary``; the dynamic-shape setters ais_bench's
+run calls (``set_dynamic_batchsize``, ``set_dynamic_hw``, ``set_dynamic_dims``,
+``set_dynamic_shape``, ``set_custom_outsize``; each recorded in ``CALLS``) and ``run(feeds,
+out_array)``, which runs at the shape set. The ``.om`` file here holds ONNX bytes. Like the device,
+it takes feeds as raw memory: only their byte size must match.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ _ORT_TO_NUMPY = {"tensor(float)": "float32", "tensor(float16)": "float16", "tens
 
 # Every session opened in this process: (device_id, model_path, loop).
 OPENED: list[tuple[int, str, int]] = []
+# Every dynamic-shape call: (method, argument).
+CALLS: list[tuple[str, object]] = []
 _H2D: list[float] = []
 _D2H: list[float] = []
 
@@ -41,7 +46,7 @@ class TensorDesc:
         self.datatype = datatype
         self.shape = shape
         self.format = fmt
-        self.realsize = int(np.prod(shape)) * np.dtype(datatype.name).itemsize
+        self.realsize = int(np.prod([max(d, 1) for d in shape])) * np.dtype(datatype.name).itemsize
         self.size = self.realsize
 
 
@@ -63,7 +68,43 @@ class InferSession:
         self._session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
         self._summary = _Summary()
         self.finalized = False
+        self._shapes: dict[str, list[int]] = {}
         OPENED.append((device_id, str(model_path), loop))
+
+    def set_dynamic_batchsize(self, batch: int) -> None:
+        CALLS.append(("set_dynamic_batchsize", batch))
+        for desc in self.get_inputs():
+            self._shapes[desc.name] = [batch if d < 0 and i == 0 else d for i, d in enumerate(desc.shape)]
+
+    def set_dynamic_hw(self, h: int, w: int) -> None:
+        CALLS.append(("set_dynamic_hw", (h, w)))
+
+    def set_dynamic_dims(self, text: str) -> None:
+        CALLS.append(("set_dynamic_dims", text))
+        self._set_named(text)
+
+    def set_dynamic_shape(self, text: str) -> None:
+        CALLS.append(("set_dynamic_shape", text))
+        self._set_named(text)
+
+    def set_custom_outsize(self, sizes: list[int]) -> None:
+        CALLS.append(("set_custom_outsize", list(sizes)))
+
+    def _set_named(self, text: str) -> None:
+        for item in text.split(";"):
+            name, _, dims = item.rpartition(":")
+            self._shapes[name] = [int(d) for d in dims.split(",")]
+
+    def run(self, feeds: list[np.ndarray], out_array: bool = False) -> list[np.ndarray]:
+        inputs = {}
+        for desc, feed in zip(self.get_inputs(), feeds, strict=True):
+            shape = self._shapes.get(desc.name, desc.shape)
+            data = np.ascontiguousarray(feed).reshape(-1).view(np.uint8).view(desc.datatype.name)
+            inputs[desc.name] = data.reshape(shape)
+        start = time.perf_counter()
+        outputs = self._session.run(None, inputs)
+        self._summary.exec_time_list.append((time.perf_counter() - start) * 1000.0)
+        return outputs
 
     def get_inputs(self) -> list[TensorDesc]:
         return [self._desc(v) for v in self._session.get_inputs()]
