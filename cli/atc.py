@@ -89,11 +89,29 @@ def command(model: str, soc: str, batches: list[int], aipp: str, precision_mode:
             click.echo(f"  input   {tensor.describe()} {tensor.format}")
         for tensor in artifact.outputs:
             click.echo(f"  output  {tensor.describe()}")
+        dynamic = _gears(artifact)
+        if dynamic:
+            click.echo(f"  shapes  {dynamic}")
         click.echo(f"  atc     {artifact.command}")
         click.echo(f"  script  {artifact.paths.atc_script}")
     if any(a.kind == "emulated-om" for a in artifacts):
         click.echo("No CANN here: these are emulated artifacts (ONNX Runtime runs them). On a machine with CANN, "
                    "run the .atc.sh script(s) to build the real .om.")
+
+
+def _gears(artifact: Any) -> str | None:
+    """The compiled profile, as run takes it: ``batch gears [1][2][4][8] (--dymBatch N)``."""
+    from infer_kit.artifacts import read_artifact_manifest
+
+    block = read_artifact_manifest(artifact.paths.manifest).get("dynamic")
+    if not block:
+        return None
+    gears = "".join("[" + ",".join(map(str, g)) + "]" for g in block.get("gears", []))
+    flag = {"batch": "--dymBatch N", "image_size": "--dymHW H,W", "dims": "--dymDims NAME:dims",
+            "shape_range": "--dymShape NAME:dims"}[block["kind"]]
+    ranges = "; ".join(f"{name}:[" + ",".join(str(lo) if lo == hi else f"{lo}~{'' if hi is None else hi}"
+                                             for lo, hi in dims) + "]" for name, dims in block.get("ranges", {}).items())
+    return f"{block['kind']} {gears or ranges} (run with {flag})"
 
 
 def _spec(model: str, preset: str | None, overrides: dict[str, Any]) -> Any:
