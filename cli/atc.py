@@ -109,8 +109,9 @@ def _gears(artifact: Any) -> str | None:
     gears = "".join("[" + ",".join(map(str, g)) + "]" for g in block.get("gears", []))
     flag = {"batch": "--dymBatch N", "image_size": "--dymHW H,W", "dims": "--dymDims NAME:dims",
             "shape_range": "--dymShape NAME:dims"}[block["kind"]]
-    ranges = "; ".join(f"{name}:[" + ",".join(str(lo) if lo == hi else f"{lo}~{'' if hi is None else hi}"
-                                             for lo, hi in dims) + "]" for name, dims in block.get("ranges", {}).items())
+    ranges = "; ".join(
+        f"{name}:[" + ",".join(str(lo) if lo == hi else f"{lo}~{'' if hi is None else hi}" for lo, hi in dims) + "]"
+        for name, dims in block.get("ranges", {}).items())
     return f"{block['kind']} {gears or ranges} (run with {flag})"
 
 
