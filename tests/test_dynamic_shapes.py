@@ -20,6 +20,7 @@ from infer_kit.aipp import read_ais_aipp_config
 from infer_kit.artifacts import read_artifact_manifest
 from infer_kit.converter import DynamicRequest, compile_om
 from infer_kit.errors import InferKitError
+from infer_kit.postprocess import evaluate
 from infer_kit.preprocess import preprocess
 from infer_kit.runtime import expand_shape_range, run
 
@@ -85,6 +86,11 @@ def test_a_compiled_batch_gear_runs_like_the_static_model_and_others_are_refused
     assert {p.name: p.read_bytes() for p in got.result_dir.iterdir()} == \
         {p.name: p.read_bytes() for p in want.result_dir.iterdir()}
     assert got.summary["infer_kit"]["batches"] == 2 and got.summary["infer_kit"]["throughput_batchsize"] == 4
+    labels = tmp_path / "val_label.txt"
+    labels.write_text("".join(f"img_{i}.JPEG {i % 10}\n" for i in range(6)))
+    scored = evaluate(got.result_dir, labels, output=tmp_path / "dyn.json")  # the BIN layout from the summary
+    assert scored.images == 6 and scored.result_path.read_text() == \
+        evaluate(want.result_dir, labels, output=tmp_path / "static.json").result_path.read_text()
     with pytest.raises(InferKitError, match=r"the dymBatch parameter is not correct: model has dynamic batch "
                                             r"size:\{\[1\]\[2\]\[4\]\[8\]\}, please set correct dynamic batch size"):
         run(artifact.paths.emulated, folder / "prep", dym_batch=3)
