@@ -234,6 +234,9 @@ def _prepare(model: Any, options: _Options, devices: list[int], *, planning: boo
     shapes = RunShapes(None, None)
     if backend != "torch":
         shapes = resolve_shapes(description, options.request, options.batchsize)
+    elif options.request.given or options.aipp_config is not None:
+        raise InferKitError("the torch backend runs the checkpoint's own graph: dynamic-shape flags and "
+                            "--aipp_config apply to compiled models", hint="run the ONNX model or artifact instead")
     extra = _extra_runner_options(description, backend, shapes, options)
     profile = extra.pop("profile", None)
     runner_extra = dict(extra) if planning or profile is None else {**extra, "profile": profile}
