@@ -134,7 +134,7 @@ def resolve_shapes(description: ModelDescription, request: DymRequest, batchsize
         return _auto(description, profile, request.auto, sizes)
     if active is None:
         return _no_request(description, profile, sizes)
-    if plain and inputs:
+    if plain and any(d is None for t in inputs for d in t.shape):  # symbolic axes: any size the graph takes
         return _plain_onnx(description, request, active, sizes)
     if active == "batch":
         if profile is None or profile.kind != "batch":
@@ -241,10 +241,16 @@ def _plain_onnx(description: ModelDescription, request: DymRequest, active: str,
     """An ONNX model with symbolic axes (no ATC profile): the request fixes them, any size the graph takes."""
     inputs = description.inputs
     if active == "batch":
+        if all(t.shape and t.shape[0] is not None for t in inputs):
+            raise InferKitError("the dynamic_batch_size parameter is not specified for model conversion",
+                                hint=f"{description.path.name} has a fixed batch: leave out --dymBatch")
         shapes = [tuple(request.batch if d is None and axis == 0 else d for axis, d in enumerate(t.shape))
                   for t in inputs]
         batch: int | None = request.batch
     elif active == "hw":
+        if not any(d is None for t in inputs for d in t.shape[1:]):
+            raise InferKitError("the dynamic_image_size parameter is not specified for model conversion",
+                                hint=f"{description.path.name} has a fixed image size: leave out --dymHW")
         h, w = parse_hw(request.hw or "")
         shapes = [_fill_hw(t.shape, h, w) for t in inputs]
         batch = None
