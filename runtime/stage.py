@@ -17,7 +17,9 @@ Order of work, so that nothing is computed before every check has passed:
 Several devices (``--device 0,1``) run as ais_bench runs them: one worker process per device,
 each on every input (or its ``--divide_input`` share), into ``OUT/NAME/device{id}_{i}/`` with a
 summary each (:mod:`infer_kit.runtime.devices`); ``split_devices`` keeps infer-kit's own mode,
-one folder with the batches shared among the devices.
+one folder with the batches shared among the devices. With ``engine="ray"`` one actor per device
+of a Ray cluster takes tasks of whole batches into one folder, as one machine writes it
+(:mod:`infer_kit.runtime.ray_run`: the actors open the model, this machine does not).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from infer_kit.artifacts import (
     describe_model,
     read_folder_manifest,
 )
+from infer_kit.cluster import RayOptions, check_engine
 from infer_kit.console import log, progress
 from infer_kit.errors import BackendUnavailable, InferKitError
 from infer_kit.fsutil import (
@@ -76,6 +79,7 @@ from infer_kit.runtime.inputs import (
 )
 from infer_kit.runtime.jobs import WorkerJob, WorkerStats
 from infer_kit.runtime.output_writer import OutputWriter, existing_outputs
+from infer_kit.runtime.ray_run import ClusterRun
 from infer_kit.workers import cpu_count, process_pool
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".tar", ".ckpt")
@@ -144,7 +148,8 @@ def run(model: Any, inputs: str | Sequence[str | os.PathLike[str]] | None = None
         debug: bool = False, profiler: bool = False, dump: bool = False, dump_npy: bool = False,
         pipeline: bool = False, pipeline_threads: int = 1, divide_input: bool = False, split_devices: bool = False,
         energy_consumption: bool = False, acl_json_path: str | None = None,
-        replace_outputs: bool = False) -> RunResult:
+        replace_outputs: bool = False, engine: str = "local", address: str | None = None,
+        ray_options: RayOptions | None = None) -> RunResult:
     """Run ``model`` over the tensor files in ``inputs`` (or on generated data) like ais_bench does.
 
     ``model``: an ONNX file, an emulated artifact (``<base>.emu.onnx`` / ``.manifest.json``),
@@ -155,6 +160,8 @@ def run(model: Any, inputs: str | Sequence[str | os.PathLike[str]] | None = None
     axis. The ``dym_*``, ``output_size`` and ``auto_set_*`` arguments are ais_bench's dynamic-shape
     flags, ``aipp_config`` its dynamic-AIPP parameters. ``replace_outputs`` lets a
     ``--dymShape_range`` sweep write each shape's outputs over the last one's, as ais_bench does.
+    ``engine="ray"`` spreads the batches over a Ray cluster (``address``: ``auto`` or ``HOST:PORT``;
+    ``ray_options`` for the rest) with the same outputs and summary.
     Returns the result folder, the summary path and the summary dict.
     """
     outfmt = check_outfmt(outfmt)
@@ -203,11 +210,12 @@ def run(model: Any, inputs: str | Sequence[str | os.PathLike[str]] | None = None
         split_devices=split_devices, replace_outputs=replace_outputs,
         output=os.fspath(output) if output is not None else None, output_dirname=output_dirname,
     )
+    cluster = _cluster(check_engine(engine, address), address, ray_options, inputs, options)
     with contextlib.ExitStack() as stack:
         if len(devices) > 1 and not split_devices:
             return _run_devices(stack, model, inputs, options)
         result_dir, result_summary = _result_paths(output, output_dirname)
-        return _run(stack, model, inputs, result_dir, result_summary, options)
+        return _run(stack, model, inputs, result_dir, result_summary, options, cluster)
 
 
 @dataclass
@@ -224,7 +232,8 @@ class _Prepared:
     worker_threads: int | None
 
 
-def _prepare(model: Any, options: _Options, devices: list[int], *, planning: bool = False) -> _Prepared:
+def _prepare(model: Any, options: _Options, devices: list[int], *, planning: bool = False,
+             cluster: ClusterRun | None = None, inputs: Any = None) -> _Prepared:
     description, label = _describe(model, options.backend, options.arch)
     backend = choose_backend(options.backend, description)
     model_ref = model if backend == "torch" else str(description.path)
@@ -240,6 +249,12 @@ def _prepare(model: Any, options: _Options, devices: list[int], *, planning: boo
     extra = _extra_runner_options(description, backend, shapes, options)
     profile = extra.pop("profile", None)
     runner_extra = dict(extra) if planning or profile is None else {**extra, "profile": profile}
+    if cluster is not None:  # the cluster's actors open it (an .om does not open on a CPU-only head)
+        if hasattr(model_ref, "forward"):
+            raise InferKitError("an in-memory torch module runs on this machine only", hint="drop --engine ray")
+        runner = cluster.open(backend, model_ref, {**_runner_options(options.batchsize, 0, options.threads,
+                                                                     options.arch), **runner_extra}, inputs)
+        return _Prepared(description, label, backend, model_ref, shapes, runner, extra, options.threads)
     runner = open_runner(backend, model_ref, **_runner_options(options.batchsize, devices[0], worker_threads,
                                                                options.arch), **runner_extra)
     return _Prepared(description, label, backend, model_ref, shapes, runner, extra, worker_threads)
@@ -311,10 +326,10 @@ def _dynamic_aipp(description: ModelDescription, shapes: RunShapes,
 
 
 def _run(stack: contextlib.ExitStack, model: Any, inputs: Any, result_dir: Path | None, summary_file: Path | None,
-         options: _Options) -> RunResult:
+         options: _Options, cluster: ClusterRun | None = None) -> RunResult:
     """Check everything, then take the result folder's lock (held on ``stack``) and run."""
     devices = options.devices
-    prepared = _prepare(model, options, devices)
+    prepared = _prepare(model, options, devices, cluster=cluster, inputs=inputs)
     runner = prepared.runner
     stats: list[WorkerStats] = []
     try:
@@ -336,7 +351,9 @@ def _run(stack: contextlib.ExitStack, model: Any, inputs: Any, result_dir: Path 
                                                   shown_dir)
         _log_plan(inputs, runner, batches, todo, skipped)
         job = _job(prepared, options, devices[0], todo, result_dir, shown_dir, inputs)
-        if options.pipeline_threads:
+        if cluster is not None:
+            stats = cluster.execute(job, lock)
+        elif options.pipeline_threads:
             stats = [_execute_pipeline(runner, job)]
         elif len(devices) == 1:
             stats = [execute(runner, job, show_progress=True)]
@@ -349,6 +366,8 @@ def _run(stack: contextlib.ExitStack, model: Any, inputs: Any, result_dir: Path 
         runner.close()
     _collect_profile(runner, stats)
     info = _info(runner, prepared, job, stats, files_total, skipped, options, devices, result_dir, summary_file)
+    if cluster is not None:
+        info.update(engine="ray", ray=cluster.info())
     summary = _summary(skipped_info, stats, options, info, job, prepared)
     if summary_file is not None:
         write_run_summary(summary_file, summary)
@@ -686,6 +705,25 @@ def _run_workers(job: WorkerJob, devices: list[int], lock: Path | None) -> list[
     with process_pool(len(jobs), what="run", lock_file=lock,
                       hint="the outputs it finished are kept; rerun with --resume to finish the rest") as pool:
         return list(pool.map(run_worker, jobs))
+
+
+def _cluster(engine: str, address: str | None, ray_options: RayOptions | None, inputs: Any,
+             options: _Options) -> ClusterRun | None:
+    """The Ray cluster's share of the run (``engine="ray"``), or None for this machine alone."""
+    if engine != "ray":
+        return None
+    if inputs is None:
+        raise InferKitError("--engine ray spreads input files over the cluster; pure-performance mode has none",
+                            hint="give --input, or drop --engine ray")
+    if len(options.devices) > 1:
+        raise InferKitError("--device lists this machine's devices; with --engine ray every device of the cluster "
+                            "is used", hint="drop --device")
+    for flag, given in (("--pipeline", options.pipeline_threads), ("--profiler", options.profiler),
+                        ("--dump", options.dump)):
+        if given:
+            raise InferKitError(f"{flag} runs on this machine only: --engine ray does not spread it",
+                                hint=f"drop {flag} or --engine ray")
+    return ClusterRun((ray_options or RayOptions()).with_address(address), execute)
 
 
 def _pure_source(batch: Batch, feeds: list[Any]) -> Iterator[tuple[Batch, list[Any]]]:
