@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from infer_kit.cli.options import engine_options
 from infer_kit.postprocess import DEFAULT_TIE_BREAK, TIE_BREAKS
 
 if TYPE_CHECKING:
@@ -31,9 +32,11 @@ if TYPE_CHECKING:
                    "(same numpy and CPU give the same result.json); index = lower class index first (stable, the "
                    "same everywhere); numpy-scalar = numpy's scalar introsort (numpy <= 1.24, the ModelZoo's pinned "
                    "1.21.5) on any machine, slow.")
+@engine_options
 def command(result_dirs: tuple[str, ...], labels: str, output: str | None, topk: int, label_offset: str,
             min_top1: float | None, min_top5: float | None, details: str | None, allow_partial: bool,
-            workers: int | None, dtype: str | None, width: int | None, tie_break: str) -> None:
+            workers: int | None, dtype: str | None, width: int | None, tie_break: str, engine: str,
+            address: str | None) -> None:
     """Score run outputs into a ModelZoo result.json (top-1..top-5), with accuracy gates.
 
     RESULT_DIR holds {image}_0.txt|npy|bin files as 'infer-kit run' or ais_bench writes them;
@@ -45,6 +48,7 @@ def command(result_dirs: tuple[str, ...], labels: str, output: str | None, topk:
       infer-kit evaluate result --labels val_label.txt
       infer-kit evaluate out/shard0,out/shard1 --labels prep_dataset --min-top1 75.5 --details details.json
       infer-kit evaluate result --labels val_label.txt --dtype float32 --width 1000   # bare ais_bench .bin
+      infer-kit evaluate /shared/out/r --labels /shared/val_label.txt --engine ray
     """
     from infer_kit.gates import Gates, raise_for_failures
     from infer_kit.postprocess import evaluate
@@ -53,7 +57,8 @@ def command(result_dirs: tuple[str, ...], labels: str, output: str | None, topk:
     gates.check_topk(topk)
     result = evaluate(
         list(result_dirs), labels, output=output, topk=topk, label_offset=label_offset, details=details,
-        allow_partial=allow_partial, workers=workers, dtype=dtype, width=width, tie_break=tie_break,
+        allow_partial=allow_partial, workers=workers, dtype=dtype, width=width, tie_break=tie_break, engine=engine,
+        address=address,
     )
     _print_table(result)
     failures = gates.accuracy_failures(top1=result.top1, top5=result.top5, classes=result.classes)

@@ -69,3 +69,18 @@ def int_list(minimum: int = 0, example: str = "1,8,64") -> Callable[..., Any]:
         return numbers
 
     return callback
+
+
+def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--engine local|ray`` and ``--address auto|HOST:PORT``: where the work runs."""
+    options = [
+        click.option("--engine", type=click.Choice(("local", "ray")), default="local", show_default=True,
+                     help="local: this machine; ray: spread the files over a running Ray cluster (pip install "
+                          "'infer-kit[ray]'; inputs and outputs on a folder every node mounts at the same path)."),
+        click.option("--address", metavar="auto|HOST:PORT",
+                     help="With --engine ray: the cluster 'ray start' left on this machine (auto, the default) or "
+                          "the head's HOST:PORT."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func

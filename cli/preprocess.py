@@ -5,7 +5,7 @@ from typing import Any
 
 import click
 
-from infer_kit.cli.options import pop_spec_overrides, spec_options
+from infer_kit.cli.options import engine_options, pop_spec_overrides, spec_options
 from infer_kit.errors import InferKitError
 
 
@@ -30,6 +30,7 @@ from infer_kit.errors import InferKitError
 @click.option("--labels", type=click.Path(path_type=Path),
               help="An existing val_label.txt to check: every image must have a label.")
 @spec_options
+@engine_options
 def command(src: Path, dst: Path, **kwargs: Any) -> None:
     """Turn the images in SRC into one tensor file per image in DST.
 
@@ -51,6 +52,7 @@ def command(src: Path, dst: Path, **kwargs: Any) -> None:
       infer-kit preprocess --preset resnet ImageNet/val prep_dataset
       infer-kit preprocess --for resnet50_bs64.manifest.json ImageNet/val prep_dataset --resume
       infer-kit preprocess --arch efficientnet_b3 --layout float val/ prep_b3 --on-error skip
+      infer-kit preprocess --preset resnet /shared/val /shared/prep --engine ray --address 10.0.0.1:6379
     """
     from infer_kit.console import log
     from infer_kit.preprocess import preprocess

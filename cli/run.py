@@ -5,6 +5,7 @@ from typing import Any
 import click
 
 from infer_kit.cli.ais_bench_flags import AisBenchCommand, ais_bench_options
+from infer_kit.cli.options import engine_options
 
 
 def _list_backends(ctx: click.Context, param: click.Parameter, value: bool) -> None:
@@ -31,6 +32,7 @@ def _list_backends(ctx: click.Context, param: click.Parameter, value: bool) -> N
 @click.option("--arch", help="Registry architecture of a checkpoint run with --backend torch.")
 @click.option("--list-backends", is_flag=True, is_eager=True, expose_value=False, callback=_list_backends,
               help="List the backends, whether each is available here, and why not.")
+@engine_options
 def command(resume: bool, shard: str | None, split_devices: bool, cpu_threads: int | None, arch: str | None,
             **flags: Any) -> None:
     """Batched inference over tensor files, compatible with ais_bench (every flag, every spelling).
@@ -48,6 +50,7 @@ def command(resume: bool, shard: str | None, split_devices: bool, cpu_threads: i
       infer-kit run -m resnet50_dynbs.emu.onnx -i prep -o out --dymBatch 8
       infer-kit run -m model.emu.onnx -i prep -o out --device 0,1          # device0_0/, device1_1/
       infer-kit run -m resnet50.onnx --batchsize 8 --loop 20               # pure-performance mode
+      infer-kit run -m /shared/model.emu.onnx -i /shared/prep -o /shared/out --engine ray   # a Ray cluster
     """
     from infer_kit.runtime import format_summary, run, run_shape_range, run_trtexec
 

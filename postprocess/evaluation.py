@@ -12,6 +12,9 @@ outputs without a label, labels without an output (unless ``allow_partial``, whi
 the coverage), malformed label lines, unreadable, non-numeric, ragged or multi-row outputs,
 mixed widths, labels outside the output width.
 
+``engine="ray"`` scores the chunks on a Ray cluster (:mod:`infer_kit.postprocess.ray_scoring`)
+and merges them in the same order: the same ``result.json`` and details, byte for byte.
+
 The 1000/1001 rule: an output of width 1001 has a background class at index 0, so with
 ``label_offset="auto"`` labels are shifted by one (as the ModelZoo does), and the choice is
 logged.
@@ -26,11 +29,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from infer_kit.cluster import RayOptions, check_engine
 from infer_kit.console import log
 from infer_kit.errors import InferKitError
 from infer_kit.fsutil import check_output_file, write_json_atomic
 from infer_kit.postprocess.ground_truth import GroundTruth, load_ground_truth
 from infer_kit.postprocess.parallel import chunked, map_chunks, resolve_workers
+from infer_kit.postprocess.ray_scoring import ClusterScoring
 from infer_kit.postprocess.result_json import accuracy_strings, write_result_json
 from infer_kit.postprocess.run_outputs import (
     OutputFile,
@@ -177,6 +182,9 @@ def evaluate(
     dtype: str | None = None,
     width: int | None = None,
     tie_break: str = DEFAULT_TIE_BREAK,
+    engine: str = "local",
+    address: str | None = None,
+    ray_options: RayOptions | None = None,
 ) -> EvaluationResult:
     """Score run outputs against labels into ``result.json`` (see the module docstring).
 
@@ -184,9 +192,11 @@ def evaluate(
     ModelZoo recipe puts it); an existing folder means ``<folder>/result.json``.
     ``dtype``/``width`` decode BIN outputs when no run summary says how. ``tie_break`` orders
     equal scores (:mod:`infer_kit.postprocess.ties`; default: numpy's argsort, as the scorer).
-    Accuracy gates are checked by the caller (:mod:`infer_kit.gates`).
+    Accuracy gates are checked by the caller (:mod:`infer_kit.gates`). ``engine="ray"`` scores on a
+    Ray cluster (``address``: ``auto`` or ``HOST:PORT``).
     """
     started = time.perf_counter()
+    ray = check_engine(engine, address) == "ray"
     _check_arguments(topk, label_offset)
     check_tie_break(tie_break)
     if details is not None:
@@ -199,9 +209,10 @@ def evaluate(
     offset, reason = _label_offset(label_offset, classes)
     model_labels = _model_labels(outputs.files, truth, offset, classes)
 
-    n_workers = resolve_workers(workers, len(outputs.files))
+    cluster = ClusterScoring((ray_options or RayOptions()).with_address(address)) if ray else None
+    n_workers = cluster.open(str(outputs.files[0].path)) if cluster else resolve_workers(workers, len(outputs.files))
     accumulator, misclassified, problems = _score(outputs, model_labels, classes, topk, n_workers, offset,
-                                                  tie_break)
+                                                  tie_break, cluster)
     problems.raise_if_any(total=len(outputs.files), width=classes, width_source=width_source,
                           hint="rerun 'infer-kit run' for those images, or delete them and pass --allow-partial")
 
@@ -300,7 +311,7 @@ def _model_labels(files: list[OutputFile], truth: GroundTruth, offset: int, clas
 
 def _score(
     outputs: RunOutputs, model_labels: list[int], classes: int, topk: int, workers: int, offset: int,
-    tie_break: str,
+    tie_break: str, cluster: ClusterScoring | None = None,
 ) -> tuple[TopKAccumulator, list[Misclassified], ProblemLog]:
     """Stream chunk results into the accumulator; only misses are kept per image."""
     import numpy as np
@@ -310,7 +321,11 @@ def _score(
     misclassified: list[Misclassified] = []
     tasks = [ScoreTask(list(files), list(labels), classes, outputs.bin_layout, topk, tie_break)
              for files, labels in zip(chunked(outputs.files), chunked(model_labels), strict=True)]
-    results = map_chunks(score_chunk, tasks, sizes=[len(t.files) for t in tasks], workers=workers, desc="evaluate")
+    sizes = [len(t.files) for t in tasks]
+    if cluster is not None:
+        results = cluster.map_chunks(score_chunk, tasks, sizes=sizes, desc="evaluate")
+    else:
+        results = map_chunks(score_chunk, tasks, sizes=sizes, workers=workers, desc="evaluate")
     for task, chunk in zip(tasks, results, strict=True):
         problems.merge(chunk.problems)
         if not chunk.positions:

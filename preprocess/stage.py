@@ -11,6 +11,9 @@ Rerun rules: a destination already holding another spec's or layout's tensors is
 naming both sides. Without ``resume`` every file is rewritten (the output is
 deterministic, so the bytes come out the same); with ``resume`` complete files (right
 size) are kept and missing or partial ones are redone.
+
+``engine="ray"`` writes the tensors on a Ray cluster (:mod:`infer_kit.preprocess.ray_write`):
+the same files, bytes and manifest; the images and ``dst`` must be on a folder every node sees.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from infer_kit.artifacts import FOLDER_MANIFEST, read_folder_manifest, write_folder_manifest
+from infer_kit.cluster import RayOptions, check_engine
 from infer_kit.console import log, progress
 from infer_kit.errors import InferKitError
 from infer_kit.fsutil import check_output_dir, remove_stale_partials
 from infer_kit.locks import hold
 from infer_kit.preprocess.label_files import CLASS_INDEX_FILE, missing_labels, write_tree_labels
+from infer_kit.preprocess.ray_write import ClusterWriter
 from infer_kit.preprocess.sources import ImageFile, Listing, check_unique_keys, list_images
 from infer_kit.preprocess.writer import Job, Task, effective_workers, write_tensors
 from infer_kit.resolve import ResolvedSpec, resolve_spec
@@ -133,9 +138,13 @@ def preprocess(
     on_error: str = "stop",
     labels: str | os.PathLike[str] | None = None,
     overrides: dict[str, Any] | None = None,
+    engine: str = "local",
+    address: str | None = None,
+    ray_options: RayOptions | None = None,
 ) -> PreprocessResult:
     """Turn the images under ``src`` into ``dst/<key>.bin`` tensor files (see the module docstring)."""
     started = time.perf_counter()
+    cluster = (ray_options or RayOptions()).with_address(address) if check_engine(engine, address) == "ray" else None
     if on_error not in ON_ERROR:
         raise InferKitError(f"unknown --on-error policy {on_error!r}", hint="use stop or skip")
     if limit is not None and limit < 1:
@@ -155,15 +164,19 @@ def preprocess(
     unlabelled = _check_labels(labels, images, on_error)
     with hold(dst.parent / f".{dst.name}.lock", what=f"destination {dst}") as lock:
         return _preprocess_locked(images, listing, resolved, dst, lock, resume=resume, workers=workers,
-                                  on_error=on_error, labels=labels, unlabelled=unlabelled, started=started)
+                                  on_error=on_error, labels=labels, unlabelled=unlabelled, started=started,
+                                  cluster=cluster)
 
 
 def _preprocess_locked(images: list[ImageFile], listing: Listing, resolved: ResolvedInput, dst: Path, lock: Path, *,
                        resume: bool, workers: int | None, on_error: str, labels: str | os.PathLike[str] | None,
-                       unlabelled: list[str], started: float) -> PreprocessResult:
+                       unlabelled: list[str], started: float, cluster: RayOptions | None = None) -> PreprocessResult:
     """Write the tensors, once the destination is this process's alone (another writer is refused)."""
     _check_destination(dst, resolved, {image.key for image in images})
     dst.mkdir(parents=True, exist_ok=True)
+    writer = ClusterWriter(cluster) if cluster is not None and images else None
+    if writer is not None:  # every node reads the images and writes dst, or one line names the one that cannot
+        writer.open(str(images[0].path), dst)
     remove_stale_partials(dst)
     manifest = _manifest(resolved, listing.root, listing.kind, count=0, complete=False)
     write_folder_manifest(dst, manifest)
@@ -173,8 +186,8 @@ def _preprocess_locked(images: list[ImageFile], listing: Listing, resolved: Reso
     kept = len(images) - len(todo)
     if kept:
         log.info(f"resuming: {kept} complete file{'s' if kept > 1 else ''} kept, {len(todo)} to write")
-    workers = effective_workers(len(todo), workers or cpu_count())
-    written, bytes_written, skipped = _write_all(todo, dst, resolved, workers, on_error, lock)
+    workers = writer.cpus if writer is not None else effective_workers(len(todo), workers or cpu_count())
+    written, bytes_written, skipped = _write_all(todo, dst, resolved, workers, on_error, lock, writer)
 
     skipped_keys = {item["key"] for item in skipped}
     done = [image for image in images if image.key not in skipped_keys]
@@ -293,15 +306,19 @@ def _is_complete(path: Path, nbytes: int) -> bool:
 
 
 def _write_all(
-    images: list[ImageFile], dst: Path, resolved: ResolvedInput, workers: int, on_error: str, lock: Path
+    images: list[ImageFile], dst: Path, resolved: ResolvedInput, workers: int, on_error: str, lock: Path,
+    cluster: ClusterWriter | None = None,
 ) -> tuple[int, int, list[dict[str, str]]]:
     """Write every image's tensor file; return (files written, bytes written, skipped images)."""
     job = Job(resolved.spec, resolved.layout, str(dst))
     tasks = [Task(index, str(image.path), image.key) for index, image in enumerate(images)]
     written = bytes_written = 0
     skipped: list[dict[str, str]] = []
-    with progress(total=len(tasks), desc="preprocess", unit="img") as bar, \
-            contextlib.closing(write_tensors(tasks, job, workers=workers, lock_file=lock)) as outcomes:
+    if cluster is not None:
+        chunks = cluster.write(tasks, job, lock_file=lock)
+    else:
+        chunks = write_tensors(tasks, job, workers=workers, lock_file=lock)
+    with progress(total=len(tasks), desc="preprocess", unit="img") as bar, contextlib.closing(chunks) as outcomes:
         for chunk in outcomes:
             for outcome in chunk:
                 image = images[outcome.index]

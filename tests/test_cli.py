@@ -24,7 +24,8 @@ PROBE = textwrap.dedent(
             main(["--help"] if name is None else [name, "--help"])
         except SystemExit:
             pass
-    heavy = sorted(m for m in ("torch", "onnx", "onnxruntime", "timm", "torchvision", "onnxsim") if m in sys.modules)
+    heavy = sorted(m for m in ("torch", "onnx", "onnxruntime", "timm", "torchvision", "onnxsim", "ray")
+                   if m in sys.modules)
     print("HEAVY=" + ",".join(heavy))
     """
 )
