@@ -27,6 +27,9 @@ from infer_kit.result_files import OUTFMTS
 @click.option("--min-top5", type=float, help="[evaluate] gate in percent.")
 @click.option("--no-compare", is_flag=True, help="[compare] skip the fp32 ONNX reference run.")
 @click.option("--max-disagreement", type=float, help="[compare] gate: max %% of images whose top-1 changes.")
+@click.option("--engine", type=click.Choice(("local", "ray")),
+              help="[cluster] engine: ray runs the rows as tasks on a Ray cluster (pip install 'infer-kit[ray]').")
+@click.option("--address", metavar="auto|HOST:PORT", help="[cluster] address of the Ray cluster.")
 @click.option("--work-dir", type=click.Path(file_okay=False), help="Where everything is written.")
 @click.option("--name", help="Name shown in the report.")
 @spec_options
@@ -100,6 +103,8 @@ def _merge_flags(raw: dict[str, Any], flags: dict[str, Any], spec: dict[str, Any
     if flags["no_compare"]:
         put("compare", "reference", False)
     put("compare", "max_disagreement", flags["max_disagreement"])
+    put("cluster", "engine", flags["engine"])
+    put("cluster", "address", flags["address"])
     if absolute["work_dir"]:
         raw["work_dir"] = absolute["work_dir"]
     if flags["name"]:

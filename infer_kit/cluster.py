@@ -488,11 +488,31 @@ class ActorPool:
         self._all.clear()
 
 
-def kill_actors(handles: Any) -> None:
+def kill_actors(handles: Any, *, timeout: float = 15.0) -> None:
+    """Kill the actors and return once each is gone (``ray.kill`` only asks), so nothing they write outlives
+    the caller's cleanup and lock; an actor still answering after ``timeout`` is a warning."""
     ray = import_ray()
-    for handle in list(handles):
+    handles = list(handles)
+    for handle in handles:
         with contextlib.suppress(Exception):
             ray.kill(handle, no_restart=True)
+    deadline = time.monotonic() + timeout
+    alive = handles
+    while alive and time.monotonic() < deadline:
+        probes = {handle.__ray_ready__.remote(): handle for handle in alive}
+        ready, _ = ray.wait(list(probes), num_returns=len(probes), timeout=max(0.1, deadline - time.monotonic()))
+        alive = []
+        for ref in ready:
+            try:
+                ray.get(ref)
+            except Exception:  # RayActorError: it is dead
+                continue
+            alive.append(probes[ref])  # it answered: the kill has not reached it yet
+        alive += [probes[ref] for ref in probes if ref not in ready]
+        if alive:
+            time.sleep(0.05)
+    if alive:
+        log.warning(f"ray: {len(alive)} worker(s) still alive {timeout:g} s after they were killed")
 
 
 def start_actors(actor_class: Any, slots: Sequence[ActorSlot], make_args: Callable[[ActorSlot], tuple],
@@ -514,6 +534,9 @@ def start_actors(actor_class: Any, slots: Sequence[ActorSlot], make_args: Callab
         for label, ref in refs.items():
             try:
                 answers[label] = wait_get(ref, timeout=max(1.0, deadline - time.monotonic()))
+            except InferKitError as exc:  # the actor's own set-up error: say where
+                node = next(s.node for s in slots if s.label == label)
+                raise type(exc)(f"Ray worker {label} on {node.describe()}: {exc.message}", hint=exc.hint) from None
             except ray.exceptions.GetTimeoutError:
                 raise InferKitError(f"Ray worker {label} did not start within {timeout:g} s",
                                     hint="the cluster may lack what it asks for ('ray status')") from None

@@ -38,6 +38,12 @@ min_top1 = 80.0                       # optional gates (exit code 3)
 
 [compare]
 reference = true                      # also run the fp32 ONNX model and compare every row with it
+
+[cluster]                             # optional: spread the rows over a Ray cluster (pip install 'infer-kit[ray]')
+engine = "ray"                        # "local" (the default) | "ray"; work_dir and the inputs on a shared folder
+address = "auto"                      # or "HEAD:6379"
+resources = { CPU = 1 }               # what each atc/evaluate/compare task asks of Ray
+run_resources = { NPU = 1 }           # what each run task asks (default: resources); its threads = its CPUs
 ```
 """
 
@@ -117,6 +123,14 @@ class CompareSection:
 
 
 @dataclass(frozen=True)
+class ClusterSection:
+    engine: str = "local"
+    address: str = "auto"
+    resources: dict[str, Any] = field(default_factory=dict)
+    run_resources: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     work_dir: Path
     model: ModelSection
@@ -127,6 +141,7 @@ class PipelineConfig:
     run: RunSection = RunSection()
     evaluate: EvaluateSection = EvaluateSection()
     compare: CompareSection = CompareSection()
+    cluster: ClusterSection = ClusterSection()
     source: Path | None = None
 
     @property
@@ -142,7 +157,7 @@ class PipelineConfig:
 
 _SECTIONS = {
     "train": TrainSection, "model": ModelSection, "data": DataSection, "atc": AtcSection, "run": RunSection,
-    "evaluate": EvaluateSection, "compare": CompareSection,
+    "evaluate": EvaluateSection, "compare": CompareSection, "cluster": ClusterSection,
 }
 _PATH_FIELDS = {"data", "checkpoint", "onnx", "images", "labels"}
 
@@ -201,6 +216,8 @@ def config_from_dict(raw: dict[str, Any], *, base: Path, where: str, source: Pat
         check_percentage(f"{where}: {key}", value)
     if evaluate.min_top5 is not None and evaluate.topk < 5:
         raise InferKitError(f"{where}: [evaluate] min_top5 needs topk 5 or more, not {evaluate.topk}")
+    cluster = sections["cluster"] or ClusterSection()
+    _check_cluster(cluster, where)
     return PipelineConfig(
         work_dir=(base / work_dir).resolve(),
         name=name,
@@ -211,6 +228,7 @@ def config_from_dict(raw: dict[str, Any], *, base: Path, where: str, source: Pat
         run=run,
         evaluate=evaluate,
         compare=compare,
+        cluster=cluster,
         source=source,
     )
 
@@ -290,3 +308,15 @@ def _check_atc(atc: AtcSection, where: str) -> None:
         raise InferKitError(f"{where}: [atc] emulate must be \"auto\", true or false")
     if len(set(atc.batch_sizes)) != len(atc.batch_sizes):
         raise InferKitError(f"{where}: [atc] batch_sizes has duplicates")
+
+
+def _check_cluster(cluster: ClusterSection, where: str) -> None:
+    from infer_kit.cluster import ENGINES
+
+    if cluster.engine not in ENGINES:
+        raise InferKitError(f"{where}: [cluster] engine must be one of {', '.join(ENGINES)}, not {cluster.engine!r}")
+    for key in ("resources", "run_resources"):
+        for name, amount in getattr(cluster, key).items():
+            if not isinstance(amount, int | float) or isinstance(amount, bool) or amount < 0:
+                raise InferKitError(f"{where}: [cluster] {key} {name} must be a number of 0 or more, got {amount!r}",
+                                    hint=f"e.g. {key} = {{ CPU = 1 }} or {{ NPU = 1 }}")

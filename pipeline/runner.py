@@ -6,6 +6,10 @@ change redoes exactly the stages downstream of it and says which it skipped. Spe
 that do not touch the graph (everything but the crop size) restamp the exported ONNX
 instead of exporting again. A failing stage is named, and the outputs of the stages before
 it stay in the work folder (laid out by :class:`~infer_kit.pipeline.layout.WorkFolder`).
+
+With ``[cluster] engine = "ray"`` the per-row stages (atc, run, evaluate, compare) run as Ray
+tasks with their dependencies (:mod:`infer_kit.pipeline.ray_stages`), preprocess spreads its
+images over the cluster, and the cache, the work folder's layout and the report stay here.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any
 
 from infer_kit.artifacts import describe_model
 from infer_kit.console import log
-from infer_kit.converter import compile_om, export_onnx
+from infer_kit.converter import export_onnx
 from infer_kit.errors import InferKitError
 from infer_kit.fsutil import atomic_write, read_json, write_json_atomic
 from infer_kit.gates import raise_for_failures
@@ -27,13 +31,13 @@ from infer_kit.metadata import ModelInfo, load_onnx, read_model_info, stamp
 from infer_kit.pipeline.cache import StageCache, file_fingerprint, folder_fingerprint, make_key
 from infer_kit.pipeline.config import PipelineConfig
 from infer_kit.pipeline.layout import WorkFolder
+from infer_kit.pipeline.ray_stages import ClusterStages
 from infer_kit.pipeline.report import write_report
 from infer_kit.pipeline.report_data import build_report_data
 from infer_kit.pipeline.rows import REFERENCE_ROW, Row, StageOutcome
-from infer_kit.postprocess import compare, evaluate
+from infer_kit.pipeline.tasks import compare_row, compile_row, evaluate_row, run_row
 from infer_kit.preprocess import preprocess
 from infer_kit.resolve import resolve_spec
-from infer_kit.runtime import run
 from infer_kit.spec import PreprocessSpec
 from infer_kit.trainer import TrainConfig, train
 
@@ -61,6 +65,21 @@ class PipelineResult:
         raise_for_failures(self.gate_failures)
 
 
+@dataclass
+class Pending:
+    """A stage's info: known (ran here, or cached), or that of a Ray task still running."""
+
+    info: dict[str, Any] | None = None
+    ref: Any = None
+    cluster: ClusterStages | None = None
+
+    def result(self) -> dict[str, Any]:
+        if self.info is None:
+            assert self.cluster is not None
+            self.info = self.cluster.result(self.ref)
+        return self.info
+
+
 class _Pipeline:
     def __init__(self, config: PipelineConfig, force: bool) -> None:
         self.config = config
@@ -71,37 +90,70 @@ class _Pipeline:
         self.outcomes: list[StageOutcome] = []
         self.prep_info: dict[str, dict[str, Any]] = {}
         self.train_info: dict[str, Any] | None = None
+        section = config.cluster
+        self.cluster = None
+        if section.engine == "ray":
+            self.cluster = ClusterStages(section.address, section.resources, section.run_resources, self.work.root,
+                                         on_done=self._done, on_failed=self._failed)
 
     # ---- one stage, cached -------------------------------------------------------------
     def stage(self, name: str, payload: dict[str, Any], outputs: list[Path], body: Callable[[bool], dict[str, Any]],
               *, clear: list[Path] | None = None) -> tuple[str, dict[str, Any]]:
-        """Run ``body(resume)`` unless ``name``'s outputs exist for the same key; return (key, info)."""
+        """Run ``body(resume)`` here unless ``name``'s outputs exist for the same key; return (key, info)."""
+        key, info, resume = self._plan(name, payload, outputs, clear)
+        if info is not None:
+            return key, info
+        started = time.perf_counter()
+        try:
+            info = body(resume)
+        except InferKitError as exc:
+            raise self._failed(name, exc) from None
+        self._done(name, key, time.perf_counter() - started, info)
+        return key, info
+
+    def task(self, name: str, payload: dict[str, Any], outputs: list[Path], func: Callable[..., dict[str, Any]],
+             *args: Any, clear: list[Path] | None = None, is_run: bool = False, after: tuple[Pending, ...] = (),
+             **kwargs: Any) -> tuple[str, Pending]:
+        """A stage of :mod:`~infer_kit.pipeline.tasks`: ``func(resume, *args, **kwargs)`` here at once, or as a Ray
+        task that waits for the stages ``after`` with ``[cluster] engine = "ray"``; (key, its pending info)."""
+        if self.cluster is None:
+            key, info = self.stage(name, payload, outputs, lambda resume: func(resume, *args, **kwargs), clear=clear)
+            return key, Pending(info)
+        key, info, resume = self._plan(name, payload, outputs, clear)
+        if info is not None:
+            return key, Pending(info)
+        deps = [p.ref for p in after if p.info is None]
+        ref = self.cluster.submit(name, key, func, args, kwargs, resume, is_run=is_run, after=deps)
+        return key, Pending(ref=ref, cluster=self.cluster)
+
+    def _plan(self, name: str, payload: dict[str, Any], outputs: list[Path],
+              clear: list[Path] | None) -> tuple[str, dict[str, Any] | None, bool]:
+        """(key, the cached info or None when the stage must run, whether it resumes); clears what it redoes."""
         key = make_key({"stage": name, **payload})
         entry = None if self.force else self.cache.hit(name, key, outputs)
         if entry is not None:
             log.info("[%s] cached", name)
             self.outcomes.append(StageOutcome(name, "cached", entry.get("seconds", 0.0)))
-            return key, entry.get("info", {})
+            return key, entry.get("info", {}), False
         resume = self.cache.interrupted(name, key) and not self.force
         if not resume:
             for path in clear or []:
                 _remove(path)
         log.info("[%s] %s", name, "resuming" if resume else "running")
         self.cache.begin(name, key)
-        started = time.perf_counter()
-        try:
-            info = body(resume)
-        except InferKitError as exc:
-            kept = f"outputs of earlier stages are kept in {self.work.root}; rerun to continue from this stage"
-            failure = InferKitError(f"pipeline stage '{name}' failed: {exc.message}",
-                                    hint=f"{exc.hint}; {kept}" if exc.hint else kept)
-            failure.exit_code = exc.exit_code
-            raise failure from None
-        seconds = time.perf_counter() - started
+        return key, None, resume
+
+    def _done(self, name: str, key: str, seconds: float, info: dict[str, Any]) -> None:
         self.cache.record(name, key, seconds, info)
         self.outcomes.append(StageOutcome(name, "ran", seconds))
         log.info("[%s] done in %.1f s", name, seconds)
-        return key, info
+
+    def _failed(self, name: str, exc: InferKitError) -> InferKitError:
+        kept = f"outputs of earlier stages are kept in {self.work.root}; rerun to continue from this stage"
+        failure = InferKitError(f"pipeline stage '{name}' failed: {exc.message}",
+                                hint=f"{exc.hint}; {kept}" if exc.hint else kept)
+        failure.exit_code = exc.exit_code
+        return failure
 
     # ---- stages ------------------------------------------------------------------------
     def train(self) -> tuple[str, Path] | None:
@@ -181,25 +233,23 @@ class _Pipeline:
     def atc(self, model_key: str, model_path: Path) -> list[tuple[str, Row]]:
         atc = self.config.atc
         aipp_payload = atc.aipp if atc.aipp in ("auto", "none") else file_fingerprint(atc.aipp)
-        rows = []
+        compiled = []
         for precision in atc.precision_modes:
             for batch in atc.batch_sizes:
                 name = f"bs{batch}_{precision}"
-                base = self.work.artifact_base(name)
                 payload = {"model": model_key, "soc": atc.soc, "batch": batch, "precision": precision,
                            "aipp": aipp_payload, "emulate": atc.emulate}
-
-                def body(resume: bool, batch: int = batch, precision: str = precision, base: Path = base) -> dict:
-                    artifact = compile_om(model_path, soc=atc.soc, batch_sizes=[batch], aipp=atc.aipp,
-                                          precision_mode=precision, output=base, emulate=self.config.emulate_flag(),
-                                          force=True)[0]
-                    return {"kind": artifact.kind, "manifest": str(artifact.paths.manifest)}
-
                 manifest = self.work.artifact_manifest(name)
-                key, _ = self.stage(f"atc {name}", payload, [manifest], body)
-                description = describe_model(manifest)
-                backend = "OM (Ascend)" if description.kind == "om" else "emulated OM (ORT)"
-                rows.append((key, Row(name, manifest, description.layout or "float", batch, precision, backend)))
+                key, pending = self.task(f"atc {name}", payload, [manifest], compile_row, model_path,
+                                         self.work.artifact_base(name), soc=atc.soc, batch=batch,
+                                         precision=precision, aipp=atc.aipp, emulate=self.config.emulate_flag())
+                compiled.append((key, name, manifest, batch, precision, pending))
+        rows = []
+        for key, name, manifest, batch, precision, pending in compiled:
+            pending.result()  # the row's layout is its artifact's
+            description = describe_model(manifest)
+            backend = "OM (Ascend)" if description.kind == "om" else "emulated OM (ORT)"
+            rows.append((key, Row(name, manifest, description.layout or "float", batch, precision, backend)))
         return rows
 
     def preprocess(self, layout: str, spec: PreprocessSpec) -> tuple[str, Path]:
@@ -211,8 +261,10 @@ class _Pipeline:
                    "spec": relevant}
 
         def body(resume: bool) -> dict[str, Any]:
+            cluster = self.config.cluster
+            engine = {"engine": "ray", "address": cluster.address} if self.cluster is not None else {}
             result = preprocess(data.images, dst, spec=spec, layout=layout, workers=data.workers, limit=data.limit,
-                                labels=data.labels, resume=resume)
+                                labels=data.labels, resume=resume, **engine)
             return {"count": result.count, "labels": str(result.labels_path) if result.labels_path else None,
                     "class_index": str(result.class_index_path) if result.class_index_path else None}
 
@@ -220,46 +272,37 @@ class _Pipeline:
         self.prep_info[layout] = info
         return key, dst
 
-    def run(self, row: Row, row_key: str, prep_key: str, prep: Path) -> str:
+    def run(self, row: Row, row_key: str, prep_key: str, prep: Path) -> tuple[str, Pending]:
         run_cfg = self.config.run
         result_dir, summary = self.work.run_dir(row.name), self.work.run_summary(row.name)
         payload = {"model": row_key, "inputs": prep_key, "outfmt": run_cfg.outfmt, "threads": run_cfg.threads,
                    "batch": row.batch, "warmup": run_cfg.warmup_count}
+        model = row.model if row.is_reference else describe_model(row.model).path
+        threads = run_cfg.threads
+        if threads is None and self.cluster is not None and model.suffix != ".om":
+            threads = self.cluster.run_threads  # a run task uses the CPUs it asked for, not the whole node
+        return self.task(f"run {row.name}", payload, [result_dir, summary], run_row, model, prep, self.work.runs_dir,
+                         row.name, clear=[result_dir, summary], is_run=True, outfmt=run_cfg.outfmt, batch=row.batch,
+                         warmup_count=run_cfg.warmup_count, threads=threads)
 
-        def body(resume: bool) -> dict[str, Any]:
-            model = row.model if row.is_reference else describe_model(row.model).path
-            result = run(model, prep, self.work.runs_dir, output_dirname=row.name, outfmt=run_cfg.outfmt,
-                         batchsize=row.batch, warmup_count=run_cfg.warmup_count, threads=run_cfg.threads,
-                         resume=resume)
-            return {"summary": str(result.summary_path)}
-
-        key, _ = self.stage(f"run {row.name}", payload, [result_dir, summary], body, clear=[result_dir, summary])
-        return key
-
-    def evaluate(self, row: Row, run_key: str, labels: Path) -> dict[str, Any]:
+    def evaluate(self, row: Row, run_key: str, ran: Pending, labels: Path) -> Pending:
         outputs = [self.work.result_json(row.name), self.work.details_json(row.name)]
         payload = {"run": run_key, "labels": file_fingerprint(labels), "topk": self.config.evaluate.topk,
                    "limit": self.config.data.limit}
+        # With [data] limit only the first N images run, so the label file covers more than the outputs.
+        return self.task(f"evaluate {row.name}", payload, outputs, evaluate_row, self.work.run_dir(row.name), labels,
+                         outputs[0], outputs[1], after=(ran,), topk=self.config.evaluate.topk,
+                         allow_partial=self.config.data.limit is not None, workers=self._task_workers())[1]
 
-        def body(resume: bool) -> dict[str, Any]:
-            # With [data] limit only the first N images run, so the label file covers more than the outputs.
-            result = evaluate(self.work.run_dir(row.name), labels, output=outputs[0], details=outputs[1],
-                              topk=self.config.evaluate.topk, allow_partial=self.config.data.limit is not None)
-            return {"top1": result.top1, "top5": result.top5, "images": result.images, "classes": result.classes}
-
-        return self.stage(f"evaluate {row.name}", payload, outputs, body)[1]
-
-    def compare(self, row: Row, run_key: str, reference_key: str, labels: Path) -> dict[str, Any]:
+    def compare(self, row: Row, run_key: str, reference_key: str, ran: tuple[Pending, ...], labels: Path) -> Pending:
         out = self.work.compare_json(row.name)
         payload = {"run": run_key, "reference": reference_key, "labels": file_fingerprint(labels)}
+        return self.task(f"compare {row.name}", payload, [out], compare_row, self.work.run_dir(row.name),
+                         self.work.run_dir(REFERENCE_ROW), labels, out, after=ran, workers=self._task_workers())[1]
 
-        def body(resume: bool) -> dict[str, Any]:
-            result = compare(self.work.run_dir(row.name), self.work.run_dir(REFERENCE_ROW), labels=labels,
-                             output=out)
-            return {"top1_agreement": result.top1_agreement, "max_abs_diff": result.max_abs_diff,
-                    "cosine_min": result.cosine_min, "changed": len(result.changed)}
-
-        return self.stage(f"compare {row.name}", payload, [out], body)[1]
+    def _task_workers(self) -> int | None:
+        """Scoring processes: the CPUs a cluster task asked for; here, the stage's own default."""
+        return self.cluster.task_cpus if self.cluster is not None else None
 
     # ---- gates ---------------------------------------------------------------------------
     def gate_failures(self, rows: list[tuple[Row, dict[str, Any], dict[str, Any] | None]]) -> list[str]:
@@ -290,17 +333,22 @@ def run_pipeline(config: PipelineConfig, *, force: bool = False) -> PipelineResu
     labels = _labels(config, pipe.prep_info)
 
     planned = []
-    run_keys = {}
+    runs: dict[str, tuple[str, Pending]] = {}
     for row_key, row in rows:
         prep_key, prep = preps[row.layout]
-        run_keys[row.name] = pipe.run(row, row_key, prep_key, prep)
-        planned.append((row, pipe.evaluate(row, run_keys[row.name], labels)))
-    results = []
+        runs[row.name] = pipe.run(row, row_key, prep_key, prep)
+        planned.append((row, pipe.evaluate(row, runs[row.name][0], runs[row.name][1], labels)))
+    pending = []
     for row, evaluation in planned:
         comparison = None
         if config.compare.reference and not row.is_reference:
-            comparison = pipe.compare(row, run_keys[row.name], run_keys[REFERENCE_ROW], labels)
-        results.append((row, evaluation, comparison))
+            (run_key, ran), (reference_key, reference) = runs[row.name], runs[REFERENCE_ROW]
+            comparison = pipe.compare(row, run_key, reference_key, (ran, reference), labels)
+        pending.append((row, evaluation, comparison))
+    if pipe.cluster is not None:
+        pipe.cluster.wait()
+    results = [(row, evaluation.result(), comparison.result() if comparison else None)
+               for row, evaluation, comparison in pending]
 
     measured = [row.measured(read_json(work.run_summary(row.name), what="run summary"), evaluation, comparison,
                              work.result_json(row.name))
