@@ -69,11 +69,13 @@ class RayOptions:
 
 
 def check_engine(engine: str, address: str | None = None) -> str:
-    """``engine`` if it is one this version knows; ``address`` only goes with ``ray``."""
+    """``engine`` if it is one this version knows (and for ``ray``, installed); ``address`` only goes with ``ray``."""
     if engine not in ENGINES:
         raise InferKitError(f"unknown --engine {engine!r}", hint=f"use {' or '.join(ENGINES)}")
     if address is not None and engine != "ray":
         raise InferKitError(f"--address {address} needs --engine ray", hint="add --engine ray, or drop --address")
+    if engine == "ray":
+        import_ray()  # before any other work: without Ray this is one line and exit 2
     return engine
 
 
