@@ -141,6 +141,7 @@ def main() -> int:
             "compute_ratio": statistics.median(x["compute_ips"] / b["compute_ips"]
                                                for x, b in zip(runs, base, strict=True)),
             "fixed_s": statistics.median(x.get("fixed_s", x["e2e_s"] - x["compute_s"]) for x in runs),
+            "rounds": [{k: v for k, v in x.items() if k != "dir"} for x in runs],
         } for name, runs in rows.items()}
         report["overhead"] = overhead(tiny_model, tiny_in, work, args.tiny_files, args.rounds, ray)
     finally:

@@ -8,9 +8,9 @@ checks, manifests and writers, and comes here for what a cluster adds:
   ``HOST:PORT`` (probed first: Ray alone retries for about 14 minutes where nothing listens).
 * :func:`cluster_nodes` and :func:`plan_actors`: one actor per device, ``NPU`` (Ascend, Ray's
   built-in accelerator resource), else ``GPU``, else one CPU actor per node using that node's CPUs.
-* :func:`check_shared_storage`: a task pinned on every node reads the inputs, reads back a token
-  the driver wrote into the output folder (the same folder, not merely the same path) and writes
-  a probe the driver then sees; the first node that cannot is named in one line.
+* :func:`check_shared_storage` (:class:`StorageCheck`): every node reads the inputs, reads back a
+  token the driver wrote into the output folder (the same folder, not merely the same path) and
+  writes a probe the driver then sees; the first node that cannot is named in one line.
 * :class:`ActorPool`: work items spread over live actors, a few in flight each; an actor or node
   that dies has its unfinished items re-queued on the others (Ray's own actor restart has nowhere
   to go with one actor per device); a task's own error stops everything; Ctrl-C cancels and kills.
@@ -258,9 +258,10 @@ def plan_actors(nodes: Sequence[NodeInfo], *, device: str = "auto", cpus_per_act
 
 
 # --------------------------------------------------------------------------------------------------- shared storage
-def _probe_node(read_paths: list[str], token_file: str | None, token: str | None, write_dir: str | None,
-                tag: str) -> dict[str, Any]:
-    """On one node: can it read ``read_paths``, does it see the driver's token, can it write ``write_dir``?"""
+def probe_storage(read_paths: list[str], token_file: str | None, token: str, write_dir: str | None,
+                  tag: str) -> dict[str, Any]:
+    """Runs on a node (a task or an actor): can it read ``read_paths``, does it see the driver's token, can it
+    write ``write_dir``? The arguments come from :meth:`StorageCheck.request`."""
     step = "read"
     try:
         for path in read_paths:
@@ -273,7 +274,7 @@ def _probe_node(read_paths: list[str], token_file: str | None, token: str | None
                     return {"ok": False, "step": step, "path": write_dir, "error": "another folder is at that path"}
         if write_dir is not None:
             step = "write"
-            probe = os.path.join(write_dir, f".infer-kit-probe-{tag}")
+            probe = os.path.join(write_dir, f".infer-kit-probe-{token}-{tag}")
             with open(probe, "w") as handle:
                 handle.write(tag)
             return {"ok": True, "probe": probe}
@@ -286,26 +287,60 @@ def _probe_node(read_paths: list[str], token_file: str | None, token: str | None
 _STEP_TEXT = {"read": "read", "see": "see the output folder", "write": "write the output folder"}
 
 
+class StorageCheck:
+    """This machine's side of the shared-storage check (a context manager).
+
+    It writes a random token into ``write_dir`` (an existing folder); each node runs
+    :func:`probe_storage` with :meth:`request`'s arguments, reading ``read_paths``, reading the
+    token back (the same folder, not merely the same path) and writing a probe; :meth:`verify`
+    then raises naming the node when it could not, or when this machine does not see its probe.
+    Leaving the block removes the token and the probes.
+    """
+
+    def __init__(self, *, read_paths: Sequence[str | os.PathLike[str]] = (),
+                 write_dir: str | os.PathLike[str] | None = None) -> None:
+        self.read_paths = [os.fspath(p) for p in read_paths]
+        self.write_dir = Path(write_dir) if write_dir is not None else None
+        self.token = secrets.token_hex(8)
+        self.token_file = self.write_dir / f".infer-kit-token-{self.token}" if self.write_dir is not None else None
+
+    def __enter__(self) -> StorageCheck:
+        if self.token_file is not None:
+            self.token_file.write_text(self.token)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.write_dir is not None:
+            for path in self.write_dir.glob(f".infer-kit-*-{self.token}*"):
+                path.unlink(missing_ok=True)
+
+    def request(self, node: NodeInfo, tag: str = "") -> tuple[Any, ...]:
+        return (self.read_paths, str(self.token_file) if self.token_file else None, self.token,
+                str(self.write_dir) if self.write_dir is not None else None, f"{node.node_id[:12]}{tag}")
+
+    def verify(self, node: NodeInfo, answer: dict[str, Any]) -> None:
+        if not answer["ok"]:
+            raise InferKitError(f"{node.describe()} cannot {_STEP_TEXT[answer['step']]} {answer['path']} "
+                                f"({answer['error']})", hint=SHARED_STORAGE_HINT)
+        if "probe" in answer and not Path(answer["probe"]).is_file():
+            raise InferKitError(f"{node.describe()} wrote {answer['probe']}, which this machine does not see",
+                                hint=SHARED_STORAGE_HINT)
+
+
 def check_shared_storage(nodes: Sequence[NodeInfo], *, read_paths: Sequence[str | os.PathLike[str]] = (),
                          write_dir: str | os.PathLike[str] | None = None,
                          timeout: float = PROBE_TIMEOUT_S) -> list[NodeInfo]:
-    """The nodes that read ``read_paths`` and write ``write_dir`` (an existing folder); one line naming the first
-    node that cannot. A node that died since it was listed is dropped (Ray reports it alive for a few seconds)."""
+    """The nodes that read ``read_paths`` and write ``write_dir``, each checked by a task pinned on it; one line
+    naming the first node that cannot. A node that died since it was listed is dropped (Ray reports it alive for a
+    few seconds)."""
     ray = import_ray()
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    token = secrets.token_hex(8)
-    token_file = None
-    if write_dir is not None:
-        token_file = Path(write_dir) / f".infer-kit-token-{token}"
-        token_file.write_text(token)
-    probe = ray.remote(num_cpus=0, max_retries=0)(_probe_node)
+    probe = ray.remote(num_cpus=0, max_retries=0)(probe_storage)
     passed: list[NodeInfo] = []
-    try:
-        refs = [probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=False)).remote(
-                    [os.fspath(p) for p in read_paths], str(token_file) if token_file else None, token,
-                    os.fspath(write_dir) if write_dir is not None else None, f"{token}-{node.node_id[:12]}")
-                for node in nodes]
+    with StorageCheck(read_paths=read_paths, write_dir=write_dir) as check:
+        refs = [probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=False))
+                .remote(*check.request(node)) for node in nodes]
         for node, ref in zip(nodes, refs, strict=True):
             try:
                 answer = wait_get(ref, timeout=timeout)
@@ -315,17 +350,8 @@ def check_shared_storage(nodes: Sequence[NodeInfo], *, read_paths: Sequence[str 
                 raise InferKitError(f"{node.describe()} did not answer the shared-storage check within {timeout:g} s",
                                     hint="check that the node is healthy ('ray status'), or take it out of the "
                                          "cluster") from None
-            if not answer["ok"]:
-                raise InferKitError(f"{node.describe()} cannot {_STEP_TEXT[answer['step']]} {answer['path']} "
-                                    f"({answer['error']})", hint=SHARED_STORAGE_HINT)
-            if "probe" in answer and not Path(answer["probe"]).is_file():
-                raise InferKitError(f"{node.describe()} wrote {answer['probe']}, which this machine does not see",
-                                    hint=SHARED_STORAGE_HINT)
+            check.verify(node, answer)
             passed.append(node)
-    finally:
-        if write_dir is not None:
-            for path in Path(write_dir).glob(f".infer-kit-*-{token}*"):
-                path.unlink(missing_ok=True)
     if not passed:
         raise InferKitError("no node of the Ray cluster answered the shared-storage check",
                             hint="check the nodes with 'ray status'")

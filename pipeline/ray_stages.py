@@ -96,6 +96,8 @@ class ClusterStages:
     def result(self, ref: Any) -> dict[str, Any]:
         """The info of the stage behind ``ref``, once it finished (recording the others that finish meanwhile)."""
         while ref not in self.results:
+            if ref not in self.pending:
+                raise InferKitError("a pipeline stage was cancelled before it finished", hint="rerun the pipeline")
             self.wait(until=ref)
         return self.results[ref]
 

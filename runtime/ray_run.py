@@ -22,6 +22,7 @@ dispatches here): the function that runs a job on an opened runner is handed in.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -38,14 +39,15 @@ from infer_kit.cluster import (
     NodeInfo,
     PoolReport,
     RayOptions,
+    StorageCheck,
     WorkItem,
-    check_shared_storage,
     cluster_nodes,
     connect,
     import_ray,
     join_writers,
     kill_actors,
     plan_actors,
+    probe_storage,
     start_actors,
     wait_get,
 )
@@ -64,40 +66,52 @@ TASKS_IN_FLIGHT = 2  # per actor: the next task is queued while one computes
 class RunActor:
     """One device: its runner, opened once; ``run(key, batches)`` per task with the job's own ``execute``."""
 
-    def __init__(self, backend: str, model: str, options: dict[str, Any], execute: Callable[..., Any]) -> None:
-        # Ray keeps only the text of an error raised here: keep it and raise it from ready(), so the
-        # driver gets the InferKitError itself (its one line, its exit code).
+    def __init__(self, backend: str, model: str, options: dict[str, Any], execute: Callable[..., Any],
+                 storage: tuple[Any, ...]) -> None:
+        # First the node's shared-storage check (``storage``: a StorageCheck request): a node that does not see
+        # the model is named as such, not as a model that does not load. Ray keeps only the text of an error
+        # raised here: keep it and raise it from ready(), so the driver gets the InferKitError itself.
         self.error: BaseException | None = None
         self.execute = execute
         self.job: Any = None
+        self.storage = probe_storage(*storage)
+        if not self.storage["ok"]:
+            return
         try:
             self.runner = open_runner(backend, model, **options)
         except BaseException as exc:
             self.error = exc
 
     def ready(self) -> dict[str, Any]:
+        if not self.storage["ok"]:
+            return {"storage": self.storage}
         if self.error is not None:
             raise self.error
         import ray
 
         context = ray.get_runtime_context()
         runner = self.runner
-        return {"batch": runner.batch, "inputs": list(runner.inputs), "outputs": list(runner.outputs),
+        return {"storage": self.storage, "batch": runner.batch, "inputs": list(runner.inputs),
+                "outputs": list(runner.outputs),
                 "provider": runner.provider, "threads": runner.threads, "node_id": context.get_node_id(),
                 "pid": os.getpid(), "accelerators": {k: v for k, v in context.get_accelerator_ids().items() if v},
                 "visible_devices": {k: os.environ[k] for k in ("ASCEND_RT_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES")
                                     if k in os.environ}}
 
-    def prepare(self, job: Any, lock_file: str | None) -> float:
-        """Take the job (without batches), join the result folder's writers, warm up (untimed, on zeros);
-        the seconds the warm-up took."""
+    def prepare(self, job: Any, lock_file: str | None, storage: tuple[Any, ...] | None) -> tuple[dict, float]:
+        """Check that this node sees and writes the result folder (``storage``: a StorageCheck request), take the
+        job (without batches), join the result folder's writers and warm up (untimed, on zeros); returns the
+        check's answer and the seconds the warm-up took."""
+        answer = probe_storage(*storage) if storage is not None else {"ok": True}
+        if not answer["ok"]:
+            return answer, 0.0
         self.job = replace(job, batches=(), warmup_count=0)
         join_writers(lock_file)
         began = time.perf_counter()
         feeds = pure_feeds(self.runner.inputs, "zero")
         for _ in range(job.warmup_count):
             self.runner.infer(feeds)
-        return time.perf_counter() - began
+        return answer, time.perf_counter() - began
 
     def run(self, key: int, batches: tuple[Any, ...]) -> tuple[int, Any, float]:
         began = time.perf_counter()
@@ -147,7 +161,8 @@ class ClusterRun:
     partials_removed: int = 0
 
     def open(self, backend: str, model: str, runner_options: dict[str, Any], inputs: Any) -> ClusterRunner:
-        """Connect, check what every node reads, start one actor per device; the model as they opened it."""
+        """Connect, start one actor per device (each first checks that its node reads the model and the first
+        input files); the model as they opened it."""
         self.connection = connect(self.options.address)
         self.nodes = cluster_nodes()
         device = self.options.device
@@ -155,25 +170,29 @@ class ClusterRun:
             device = "NPU"  # an .om runs on an NPU, wherever the cluster's CPUs are
         slots = plan_actors(self.nodes, device=device, cpus_per_actor=self.options.cpus_per_actor,
                             max_actors=self.options.max_actors)
-        began = time.perf_counter()
-        used = list({slot.node.node_id: slot.node for slot in slots}.values())
-        alive = {n.node_id for n in check_shared_storage(used, read_paths=[model, *_first_inputs(inputs)])}
-        self.storage_check_s += time.perf_counter() - began
-        slots = [slot for slot in slots if slot.node.node_id in alive]
         ray = import_ray()
+        check = StorageCheck(read_paths=[model, *_first_inputs(inputs)])
         self.handles, answers = start_actors(
             ray.remote(RunActor), slots,
-            lambda slot: (backend, model, _actor_options(backend, runner_options, slot), self.execute_job))
-        by_label = {slot.label: slot for slot in slots}
-        self.actors = {label: _Actor(label, by_label[label], answer) for label, answer in answers.items()}
-        first = next(iter(answers.values()))
-        for label, answer in answers.items():
-            if (answer["batch"], answer["inputs"], answer["outputs"]) != (first["batch"], first["inputs"],
-                                                                           first["outputs"]):
-                raise InferKitError(f"Ray worker {label} opened {Path(model).name} with other inputs or outputs than "
-                                    f"{next(iter(answers))}",
-                                    hint="every node needs the same infer-kit, runtime and model file")
-        log.info(f"ray: {len(self.actors)} worker(s) on {len(alive)} node(s) of the cluster at "
+            lambda slot: (backend, model, _actor_options(backend, runner_options, slot), self.execute_job,
+                          check.request(slot.node)))
+        try:
+            by_label = {slot.label: slot for slot in slots}
+            for label, answer in answers.items():
+                check.verify(by_label[label].node, answer["storage"])
+            self.actors = {label: _Actor(label, by_label[label], answer) for label, answer in answers.items()}
+            first = next(iter(answers.values()))
+            for label, answer in answers.items():
+                if (answer["batch"], answer["inputs"], answer["outputs"]) != (first["batch"], first["inputs"],
+                                                                               first["outputs"]):
+                    raise InferKitError(f"Ray worker {label} opened {Path(model).name} with other inputs or outputs "
+                                        f"than {next(iter(answers))}",
+                                        hint="every node needs the same infer-kit, runtime and model file")
+        except BaseException:
+            self.close()
+            raise
+        nodes = len({a.slot.node.node_id for a in self.actors.values()})
+        log.info(f"ray: {len(self.actors)} worker(s) on {nodes} node(s) of the cluster at "
                  f"{self.connection.gcs_address}")
         return ClusterRunner(self, first["batch"], first["inputs"], first["outputs"], first["provider"],
                              first["threads"])
@@ -183,7 +202,6 @@ class ClusterRun:
         try:
             if not job.batches:
                 return []
-            self._check_result_dir(job.result_dir)
             self._prepare(job, lock_file)
             items = _work_items(job.batches, len(self.handles), self.options.files_per_task)
             log.info(f"ray: {len(items)} task(s) of up to {max(i.size for i in items)} file(s) on "
@@ -210,27 +228,30 @@ class ClusterRun:
                 stats.append(actor.stats)
         return stats
 
-    def _check_result_dir(self, result_dir: Path | None) -> None:
-        if result_dir is None:
-            return
-        began = time.perf_counter()
-        nodes = list({a.slot.node.node_id: a.slot.node for a in self.actors.values()}.values())
-        alive = {n.node_id for n in check_shared_storage(nodes, write_dir=result_dir)}
-        self.storage_check_s += time.perf_counter() - began
-        self._drop([label for label, a in self.actors.items() if a.slot.node.node_id not in alive])
-
     def _prepare(self, job: Any, lock_file: Path | None) -> None:
+        """Each actor checks that its node sees and writes the result folder (the actors are on exactly the nodes
+        that write), joins the folder's writers and warms up; an actor lost meanwhile is dropped."""
         ray = import_ray()
         template = replace(job, batches=())
-        refs = {label: handle.prepare.remote(template, str(lock_file) if lock_file else None)
-                for label, handle in self.handles.items()}
-        lost = []
-        for label, ref in refs.items():
-            try:
-                self.warmup_s = max(self.warmup_s, wait_get(ref))
-            except ray.exceptions.RayActorError as exc:
-                self._lost(label, exc)
-                lost.append(label)
+        lock = str(lock_file) if lock_file else None
+        began = time.perf_counter()
+        with contextlib.ExitStack() as stack:
+            check = stack.enter_context(StorageCheck(write_dir=job.result_dir)) if job.result_dir else None
+            refs = {label: handle.prepare.remote(
+                        template, lock, check.request(self.actors[label].slot.node, f"-{label}") if check else None)
+                    for label, handle in self.handles.items()}
+            lost, answers = [], {}
+            for label, ref in refs.items():  # every answer first: no probe is written after the check's cleanup
+                try:
+                    answers[label] = wait_get(ref)
+                except ray.exceptions.RayActorError as exc:
+                    self._lost(label, exc)
+                    lost.append(label)
+            for label, (answer, warmup_s) in answers.items():
+                if check is not None:
+                    check.verify(self.actors[label].slot.node, answer)
+                self.warmup_s = max(self.warmup_s, warmup_s)
+        self.storage_check_s += max(0.0, time.perf_counter() - began - self.warmup_s)
         self._drop(lost)
         if not self.handles:
             raise InferKitError("every Ray worker died before the run started", hint="check the nodes ('ray status')")
