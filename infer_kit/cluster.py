@@ -26,7 +26,9 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import signal
 import socket
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -120,7 +122,8 @@ def connect(address: str | None = "auto") -> Connection:
             raise InferKitError(f"no Ray cluster at {address} ({why})",
                                 hint="start one with 'ray start --head --port PORT', or fix --address")
     try:
-        ray.init(address=address, log_to_driver=False, logging_level="warning")
+        with _own_sigterm():
+            ray.init(address=address, log_to_driver=False, logging_level="warning")
     except ConnectionError as exc:
         if address == "auto":
             raise InferKitError("--address auto found no running Ray cluster on this machine",
@@ -131,6 +134,20 @@ def connect(address: str | None = "auto") -> Connection:
         raise InferKitError(f"cannot join the Ray cluster at {address}: {_first_line(exc)}",
                             hint="every node needs the same Python, Ray and infer-kit versions as this one") from None
     return Connection(address, ray.get_runtime_context().gcs_address)
+
+
+@contextlib.contextmanager
+def _own_sigterm() -> Iterator[None]:
+    """Keep this process's SIGTERM handling: ray.init replaces it with a bare exit, the CLI stops like Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _host_port(address: str) -> tuple[str, int]:
@@ -359,6 +376,19 @@ def check_shared_storage(nodes: Sequence[NodeInfo], *, read_paths: Sequence[str 
 
 
 # --------------------------------------------------------------------------------------------------- waiting
+def ray_wait(refs: list[Any], **kwargs: Any) -> tuple[list[Any], list[Any]]:
+    """``ray.wait``, except that an exception a signal handler raised while it waited (SIGTERM's, see the CLI) is
+    raised as itself: Ray's compiled wait reports it as a SystemError."""
+    ray = import_ray()
+    try:
+        return ray.wait(refs, **kwargs)
+    except SystemError as exc:
+        cause = exc.__cause__ or exc.__context__
+        if cause is not None:
+            raise cause from None
+        raise
+
+
 def wait_get(ref: Any, *, timeout: float | None = None) -> Any:
     """``ray.get(ref)`` that wakes up every :data:`POLL_S` (so Ctrl-C is seen) and raises a task's own error
     (an :class:`InferKitError` keeps its one line and exit code) instead of Ray's wrapper."""
@@ -366,7 +396,7 @@ def wait_get(ref: Any, *, timeout: float | None = None) -> Any:
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         left = POLL_S if deadline is None else min(POLL_S, deadline - time.monotonic())
-        ready, _ = ray.wait([ref], timeout=max(0.0, left))
+        ready, _ = ray_wait([ref], timeout=max(0.0, left))
         if ready:
             try:
                 return ray.get(ready[0])
@@ -441,7 +471,7 @@ class ActorPool:
                 if not inflight:
                     raise AllWorkersLost(f"every Ray worker died; {len(queue)} unit(s) of work not done",
                                          hint="check the nodes ('ray status'), then rerun with --resume")
-                ready, _ = ray.wait(list(inflight), num_returns=1, timeout=POLL_S)
+                ready, _ = ray_wait(list(inflight), num_returns=1, timeout=POLL_S)
                 for ref in ready:
                     item, label = inflight.pop(ref)
                     try:
@@ -528,7 +558,7 @@ def kill_actors(handles: Any, *, timeout: float = 15.0) -> None:
     alive = handles
     while alive and time.monotonic() < deadline:
         probes = {handle.__ray_ready__.remote(): handle for handle in alive}
-        ready, _ = ray.wait(list(probes), num_returns=len(probes), timeout=max(0.1, deadline - time.monotonic()))
+        ready, _ = ray_wait(list(probes), num_returns=len(probes), timeout=max(0.1, deadline - time.monotonic()))
         alive = []
         for ref in ready:
             try:
@@ -613,7 +643,7 @@ def map_tasks(remote_fn: Any, payloads: Sequence[Any], *, ordered: bool, args: t
                 yield next_yield, held.pop(next_yield)
                 next_yield += 1
                 continue
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
+            ready, _ = ray_wait(list(pending), num_returns=1, timeout=POLL_S)
             for ref in ready:
                 index = pending.pop(ref)
                 try:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infer_kit.cluster import check_shared_storage, cluster_nodes, connect, import_ray, task_error
+from infer_kit.cluster import check_shared_storage, cluster_nodes, connect, import_ray, ray_wait, task_error
 from infer_kit.console import log
 from infer_kit.errors import InferKitError
 
@@ -108,7 +108,7 @@ class ClusterStages:
         try:
             while self.pending and (until is None or until not in self.results):
                 order = list(self.pending)  # submission order: a stage before the ones that wait for it
-                ready, _ = ray.wait(order, num_returns=1, timeout=0.5)
+                ready, _ = ray_wait(order, num_returns=1, timeout=0.5)
                 for ref in sorted(ready, key=order.index):
                     done = self.pending.pop(ref)
                     try:

@@ -163,15 +163,17 @@ def test_resume_after_the_driver_is_killed_finishes_the_job(cluster, data, refer
     assert not partials(result.result_dir)
 
 
-def test_ctrl_c_cancels_the_cluster_work(cluster, data, tmp_path, slow_loop):
+@pytest.mark.parametrize(("sig", "code", "word"), [(signal.SIGINT, 130, "interrupted"),
+                                                  (signal.SIGTERM, 143, "terminated")])
+def test_ctrl_c_and_sigterm_cancel_the_cluster_work(cluster, data, tmp_path, slow_loop, sig, code, word):
     proc = _driver(cluster, data, tmp_path, slow_loop)
     _wait_outputs(tmp_path / "r", 16, proc)
     sent = time.monotonic()
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)
     took = time.monotonic() - sent
-    print(f"\nexit {proc.returncode} {took:.2f} s after SIGINT: {err.strip().splitlines()[-1]}")
-    assert proc.returncode == 130 and "interrupted" in err.strip().splitlines()[-1] and took < 15
+    print(f"\nexit {proc.returncode} {took:.2f} s after {sig.name}: {err.strip().splitlines()[-1]}")
+    assert proc.returncode == code and word in err.strip().splitlines()[-1] and took < 15
     _wait_actors_gone()
     assert not processes_titled(b"ray::RunActor")
     done = len(list((tmp_path / "r").glob("*.bin")))
