@@ -92,4 +92,6 @@ def collect() -> list[Check]:
         _atc(),
         _optional_module("ais_bench", "ais_bench", "runs .om models on Ascend (install from the ais_bench repo)"),
         _optional_module("torch_npu", "torch_npu", "trains on Ascend NPUs (pip install torch_npu)"),
+        _optional_module("ray", "ray", "--engine ray spreads preprocess, run, evaluate, pipeline rows over a "
+                                       "cluster (pip install 'infer-kit[ray]')"),
     ]

@@ -86,7 +86,8 @@ def test_doctor_reports_each_component(cli, tmp_path, monkeypatch):
     result = cli("doctor")
     assert result.exit_code == 0, result.stderr
     names = [line.split()[1] for line in result.stdout.splitlines()]
-    for name in ("python", "torch", "torchvision", "timm", "onnx", "onnxruntime", "onnxsim", "ais_bench", "torch_npu"):
+    for name in ("python", "torch", "torchvision", "timm", "onnx", "onnxruntime", "onnxsim", "ais_bench", "torch_npu",
+                 "ray"):
         assert name in names
     atc_line = next(line for line in result.stdout.splitlines() if "atc" in line.split()[1])
     assert atc_line.startswith("--") and "not on PATH" in atc_line
