@@ -476,12 +476,15 @@ class ActorPool:
                     item, label = inflight.pop(ref)
                     try:
                         value = ray.get(ref)
+                    except ray.exceptions.RayTaskError as exc:
+                        raise task_error(exc) from None
                     except ray.exceptions.RayActorError as exc:
                         self._lose(label, exc, inflight, queue)
                         self._requeue(item, queue, exc)
                         continue
-                    except ray.exceptions.RayTaskError as exc:
-                        raise task_error(exc) from None
+                    except ray.exceptions.RayError as exc:  # e.g. its result lost with a node: do it again
+                        self._requeue(item, queue, exc)
+                        continue
                     if item.key in finished:
                         self.report.duplicates += 1
                         continue
@@ -598,7 +601,7 @@ def start_actors(actor_class: Any, slots: Sequence[ActorSlot], make_args: Callab
             except ray.exceptions.GetTimeoutError:
                 raise InferKitError(f"Ray worker {label} did not start within {timeout:g} s",
                                     hint="the cluster may lack what it asks for ('ray status')") from None
-            except ray.exceptions.RayActorError as exc:
+            except (ray.exceptions.RayActorError, ray.exceptions.ActorUnschedulableError) as exc:
                 if getattr(exc, "_actor_init_failed", False):
                     raise InferKitError(f"Ray worker {label} failed to start: {_last_line(exc)}") from None
                 log.warning(f"ray: worker {label} could not start ({type(exc).__name__}); going on without it")
@@ -650,6 +653,9 @@ def map_tasks(remote_fn: Any, payloads: Sequence[Any], *, ordered: bool, args: t
                     value = ray.get(ref)
                 except ray.exceptions.RayTaskError as exc:
                     raise task_error(exc) from None
+                except ray.exceptions.RayError as exc:  # its worker or node died, and so did every retry
+                    raise InferKitError(f"a Ray task was lost ({type(exc).__name__}), its retries too",
+                                        hint="check the nodes ('ray status'), then rerun with --resume") from None
                 if ordered:
                     held[index] = value
                 else:
