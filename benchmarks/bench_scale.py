@@ -8,7 +8,8 @@ machine (1 CPU per node; the machine has 2 cores), inside a loopback-only networ
   one process (ONNX Runtime, 2 threads), Ray with 1 worker (2 threads), Ray with 2 workers on
   2 nodes (1 thread each); end to end (the whole ``run`` call: connect, storage check, actor
   start and model load included) and in the compute phase (the batches only). The sides are
-  interleaved each round; the figures are medians, the ratios medians of per-round ratios;
+  interleaved, each round starting with the next one; the figures are medians, the ratios
+  medians of per-round ratios (the JSON keeps every round);
 * the scheduling overhead per file and per task: a trivial model (batch 1, 10x10x3 uint8) over
   ``--tiny-files`` files, one process against one Ray worker at 1, 8 and 64 files per task,
   both with one thread;
@@ -17,7 +18,7 @@ machine (1 CPU per node; the machine has 2 cores), inside a loopback-only networ
 
 Outputs of every side are checked byte-identical. Nothing is asserted.
 
-    .venv/bin/python benchmarks/bench_scale.py [--images 384] [--tiny-files 2000] [--rounds 3] [--json out.json]
+    .venv/bin/python benchmarks/bench_scale.py [--images 256] [--tiny-files 2000] [--rounds 5] [--json out.json]
 
 It needs the repository's ``tests/`` (the loopback-only test cluster and the trivial model).
 """
@@ -99,9 +100,9 @@ def same_tree(a: Path, b: Path) -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--images", type=int, default=384)
+    parser.add_argument("--images", type=int, default=256)
     parser.add_argument("--tiny-files", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     enter_private_netns()
@@ -130,9 +131,10 @@ def main() -> int:
              {"batchsize": 8, **ray}))]
         report["identical_outputs"] = all(same_tree(Path(kept[0]), Path(other)) for other in kept[1:])
         rows: dict[str, list[dict]] = {name: [] for name in sides}
-        for r in range(args.rounds):
-            for name, side in sides.items():
-                rows[name].append(side(f"r{r}"))
+        order = list(sides)
+        for r in range(args.rounds):  # interleaved, and each round starts with another side (the load drifts)
+            for name in order[r % len(order):] + order[:r % len(order)]:
+                rows[name].append(sides[name](f"r{r}"))
         base = rows["one process (2 threads)"]
         report["rows"] = {name: {
             "e2e_ips": statistics.median(x["e2e_ips"] for x in runs),
