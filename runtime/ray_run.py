@@ -58,7 +58,7 @@ from infer_kit.result_files import output_filename
 from infer_kit.runtime.base import open_runner
 from infer_kit.runtime.inputs import list_input_files, pure_feeds, split_input_arg
 
-FILES_PER_TASK = 64  # a task is the unit of retry; the driver handles ~1.8 ms per task (see README)
+FILES_PER_TASK = 64  # a task is the unit of retry; the driver spends ~2.5-3 ms per task here (see README)
 MIN_TASKS_PER_ACTOR = 4  # small runs still spread evenly
 TASKS_IN_FLIGHT = 2  # per actor: the next task is queued while one computes
 
