@@ -57,6 +57,7 @@ from infer_kit.fsutil import remove_stale_partials
 from infer_kit.result_files import output_filename
 from infer_kit.runtime.base import open_runner
 from infer_kit.runtime.inputs import list_input_files, pure_feeds, split_input_arg
+from infer_kit.runtime.jobs import WorkerStats
 
 FILES_PER_TASK = 64  # a task is the unit of retry; the driver spends ~2.5-3 ms per task here (see README)
 MIN_TASKS_PER_ACTOR = 4  # small runs still spread evenly
@@ -149,7 +150,7 @@ class ClusterRun:
     """``run``'s compute on a Ray cluster: :meth:`open`, then :meth:`execute` once, then :meth:`close`."""
 
     options: RayOptions
-    execute_job: Callable[..., Any]  # stage.execute: (runner, job) -> WorkerStats
+    execute_job: Callable[..., WorkerStats]  # stage.execute: (runner, job) -> WorkerStats
     connection: Connection | None = None
     nodes: list[NodeInfo] = field(default_factory=list)
     actors: dict[str, _Actor] = field(default_factory=dict)
@@ -348,12 +349,19 @@ def _work_items(batches: Sequence[Any], actors: int, files_per_task: int | None)
             for n, i in enumerate(range(0, len(batches), per_task))]
 
 
-def _merge(total: Any, more: Any) -> Any:
+def _merge(total: WorkerStats, more: WorkerStats) -> WorkerStats:
+    """One actor's figures over its tasks."""
     total.compute_ms.extend(more.compute_ms)
     total.h2d_ms.extend(more.h2d_ms)
     total.d2h_ms.extend(more.d2h_ms)
+    total.batch_sizes.extend(more.batch_sizes)
+    total.intervals.extend(more.intervals)
     total.filesinfo.update(more.filesinfo)
     total.images += more.images
     total.padded += more.padded
     total.batches += more.batches
+    total.start_time = min(total.start_time, more.start_time) if total.start_time else more.start_time
+    total.end_time = max(total.end_time, more.end_time)
+    for key, value in more.extra.items():
+        total.extra.setdefault(key, value)
     return total
