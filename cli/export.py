@@ -5,11 +5,16 @@ from pathlib import Path
 import click
 
 from infer_kit.cli.options import pop_spec_overrides, spec_options
+from infer_kit.converter import SOURCE_NAMES
 
 
 @click.command(name="export")
-@click.option("--arch", help="Registry name or timm architecture (default: what the checkpoint records).")
-@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), help="Weights (.pth/.pth.tar/.pt).")
+@click.option("--arch", help="Registry name or timm architecture (default: what the checkpoint records, or its "
+              "source's model).")
+@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path),
+              help="Weights (.pth/.pth.tar/.pt/.pyth, or a MindSpore .ckpt).")
+@click.option("--from", "source", type=click.Choice(SOURCE_NAMES), default="auto", show_default=True,
+              help="Which codebase wrote the checkpoint; auto detects it and says why.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Output .onnx [<arch>.onnx].")
 @click.option("--batch", type=click.IntRange(min=1), help="Fix the batch size (the ModelZoo exports 16).")
 @click.option("--dynamic-batch", is_flag=True, help="Dynamic batch axis (the default when --batch is not given).")
@@ -32,10 +37,19 @@ from infer_kit.cli.options import pop_spec_overrides, spec_options
 def command(dynamic_batch: bool, **kwargs: object) -> None:
     """Export a checkpoint to a verified ONNX model with its preprocessing spec stamped inside.
 
+    --from says which codebase wrote the checkpoint: pytorch (timm/torchvision names:
+    pytorch/examples, torchvision, timm, infer-kit's trainer), mindspore (the ResNeSt-50 seed's
+    .ckpt, read without MindSpore), pycls (the EfficientNet-B3 seed), timm-0.4 (timm 0.4.5
+    TResNet, InPlace-ABN or the seed's BatchNorm copy), efficientnet-pytorch (lukemelas names,
+    onto tf_efficientnet_*); auto (the default) detects it from the file and its key names.
+
     \b
     Examples:
       infer-kit export --arch resnet50 --checkpoint resnet50-0676ba61.pth -o resnet50.onnx
       infer-kit export --checkpoint runs/fmnist/model_best.pth --verify-images val_flat/
+      infer-kit export --checkpoint resnest50-270_2502.ckpt -o resnest50.onnx         # MindSpore
+      infer-kit export --checkpoint model_epoch_0100.pyth -o b3.onnx                  # pycls
+      infer-kit export --checkpoint efficientnet-lite0-57934424.pth -o lite0.onnx     # EfficientNet-PyTorch
       infer-kit export --arch efficientnet_b3 --checkpoint b3.pth --channel-order RGB --batch 16
     """
     from infer_kit.converter import export_onnx
@@ -50,11 +64,18 @@ def command(dynamic_batch: bool, **kwargs: object) -> None:
         spec_overrides=overrides, simplify=not kwargs["no_simplify"], verify=not kwargs["no_verify"],
         verify_images=kwargs["verify_images"], atol=kwargs["atol"], rtol=kwargs["rtol"],
         trust_checkpoint=kwargs["trust_checkpoint"], use_ema=kwargs["ema"], random_init=kwargs["random_init"],
+        source=kwargs["source"],
     )
     size = f"{result.size_bytes / 1e6:.1f} MB"
     state = "simplified" if result.simplified else f"not simplified: {result.simplify_note or 'skipped'}"
     click.echo(f"exported {result.arch} -> {result.path} ({size}, opset {result.opset}, {state}, "
                f"{result.seconds:.1f} s)")
+    if result.checkpoint:
+        click.echo(f"  {'source':<10} {result.checkpoint.describe_source()}")
+        if result.checkpoint.variant:
+            click.echo(f"  {'geometry':<10} {result.checkpoint.variant}")
+        for note in result.checkpoint.notes:
+            click.echo(f"  {'converted':<10} {note}")
     for label, tensors in (("input", result.inputs), ("output", result.outputs)):
         for tensor in tensors:
             click.echo(f"  {label:<10} {tensor.describe()}")

@@ -74,13 +74,16 @@ def export_onnx(
     trust_checkpoint: bool = False,
     use_ema: bool = False,
     random_init: bool = False,
+    source: str = "auto",
 ) -> ExportResult:
     """Export ``arch`` with the weights of ``checkpoint`` to ``output``.
 
     ``batch=None`` exports a dynamic batch axis (ATC's ``--input_shape`` fixes it later);
     an int fixes it (the ModelZoo exports 16). Without a checkpoint, ``random_init`` must be
     set explicitly (useful for speed tests, never by accident). The spec is the registry's,
-    replaced by the one a trainer checkpoint records, then the user's overrides.
+    replaced by the one a trainer checkpoint records, then the user's overrides. ``source``
+    says which codebase wrote the checkpoint (``auto`` detects it; see
+    :mod:`infer_kit.converter.sources`).
     """
     started = time.perf_counter()
     if opset not in ATC_OPSETS:
@@ -92,7 +95,8 @@ def export_onnx(
         raise InferKitError("input and output names must be non-empty and different")
     if output is not None:  # checked before the checkpoint is loaded; the default name needs the arch
         check_output_file(output, what="output model")
-    model, info, entry_name, spec = _build(arch, checkpoint, num_classes, trust_checkpoint, use_ema, random_init)
+    model, info, entry_name, spec = _build(arch, checkpoint, num_classes, trust_checkpoint, use_ema, random_init,
+                                           source)
     spec = resolve_spec(spec=spec, overrides=spec_overrides).spec  # the checkpoint's or the registry's
     classes = info.num_classes if info else (num_classes or 1000)
     output = Path(output) if output is not None else Path(f"{entry_name}.onnx")
@@ -112,6 +116,8 @@ def export_onnx(
         num_classes=classes,
         checkpoint=info.path.name if info else None,
         checkpoint_sha256=info.sha256 if info else None,
+        checkpoint_source=info.source if info else None,
+        arch_variant=info.variant if info else None,
         classes=json.dumps(info.classes) if info and info.classes else None,
         torch_version=_version("torch"),
         onnx_version=_version("onnx"),
@@ -146,6 +152,7 @@ def _build(
     trust: bool,
     use_ema: bool,
     random_init: bool,
+    source: str,
 ) -> tuple[torch.nn.Module, CheckpointInfo | None, str, PreprocessSpec]:
     if checkpoint is None:
         if not random_init:
@@ -157,7 +164,8 @@ def _build(
         return model, None, entry.name, entry.spec
     if random_init:
         raise InferKitError("--random-init and --checkpoint exclude each other")
-    model, info = load_checkpoint_model(arch, checkpoint, num_classes=num_classes, trust=trust, use_ema=use_ema)
+    model, info = load_checkpoint_model(arch, checkpoint, source=source, num_classes=num_classes, trust=trust,
+                                        use_ema=use_ema)
     assert info.arch is not None
     spec = info.spec or get_model(info.arch).spec
     return model, info, info.arch, spec
