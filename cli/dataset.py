@@ -70,6 +70,27 @@ def digits(directory: Path, limit_train: int | None, limit_val: int | None, size
     _summary(write_digits(directory, size=size, limit_train=limit_train, limit_val=limit_val))
 
 
+@command.command(name="imagenet-photos")
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+def imagenet_photos(directory: Path) -> None:
+    """Seven real photos with a clear ImageNet-1k label, from scikit-image and scikit-learn (no download).
+
+    \b
+    Written under DIR: val_flat/<photo> (copied unchanged), val_label.txt (ImageNet indices),
+    class_index.json (the 1000 ImageNet classes), dataset.json (written last).
+    Example:
+      infer-kit dataset imagenet-photos demo-work/photos
+    """
+    from infer_kit.trainer import IMAGENET_PHOTOS, write_imagenet_photos
+
+    result = write_imagenet_photos(directory)
+    state = "already complete" if result.already_complete else f"{result.written} files written"
+    click.echo(f"{result.name}: {len(IMAGENET_PHOTOS)} photos in {result.root} ({state})")
+    for photo in IMAGENET_PHOTOS:
+        click.echo(f"  {photo.file:<20} {photo.label:>4} {photo.what:<10} from {photo.package}/{photo.path}")
+    click.echo(f"  val:   {result.val_flat} + {result.val_labels}")
+
+
 def _summary(result: DatasetResult) -> None:
 
     state = "already complete" if result.already_complete else f"{result.written} files written"
