@@ -80,9 +80,10 @@ from infer_kit.runtime.inputs import (
 from infer_kit.runtime.jobs import WorkerJob, WorkerStats
 from infer_kit.runtime.output_writer import OutputWriter, existing_outputs
 from infer_kit.runtime.ray_run import ClusterRun
+from infer_kit.spec import PreprocessSpec
 from infer_kit.workers import cpu_count, process_pool
 
-CHECKPOINT_SUFFIXES = (".pth", ".pt", ".tar", ".ckpt")
+CHECKPOINT_SUFFIXES = (".pth", ".pt", ".tar", ".ckpt", ".pyth")
 PREFETCH_BATCHES = 4
 RUN_MODES = ("array", "files", "tensor", "full")
 MAX_PIPELINE_THREADS = 64
@@ -134,6 +135,7 @@ class _Options:
     replace_outputs: bool = False
     output: str | None = None  # --output as typed (for the names ais_bench records)
     output_dirname: str | None = None
+    spec: PreprocessSpec | None = None  # the torch backend's input files' preprocessing, when given
 
 
 def run(model: Any, inputs: str | Sequence[str | os.PathLike[str]] | None = None,
@@ -149,11 +151,12 @@ def run(model: Any, inputs: str | Sequence[str | os.PathLike[str]] | None = None
         pipeline: bool = False, pipeline_threads: int = 1, divide_input: bool = False, split_devices: bool = False,
         energy_consumption: bool = False, acl_json_path: str | None = None,
         replace_outputs: bool = False, engine: str = "local", address: str | None = None,
-        ray_options: RayOptions | None = None) -> RunResult:
+        ray_options: RayOptions | None = None, spec: PreprocessSpec | None = None) -> RunResult:
     """Run ``model`` over the tensor files in ``inputs`` (or on generated data) like ais_bench does.
 
     ``model``: an ONNX file, an emulated artifact (``<base>.emu.onnx`` / ``.manifest.json``),
-    an ``.om``, or for ``backend="torch"`` a checkpoint path or ``nn.Module`` with ``arch``.
+    an ``.om``, or for ``backend="torch"`` a checkpoint path or ``nn.Module`` with ``arch`` (``spec``:
+    the preprocessing its input files were made with, when not the arch's or the checkpoint's own).
     ``threads`` is the runner's CPU threads; ``pipeline``/``pipeline_threads`` are ais_bench's
     ``--pipeline --threads``. ``batchsize`` is ais_bench's: the batch the throughput figure uses
     (by default derived from the model), and the batch of a plain ONNX model with a dynamic batch
@@ -208,7 +211,7 @@ def run(model: Any, inputs: str | Sequence[str | os.PathLike[str]] | None = None
         output_axis=output_batchsize_axis, run_mode=run_mode, debug=debug, profiler=profiler, dump=dump,
         dump_npy=dump_npy, pipeline_threads=pipeline_threads if pipeline else 0, divide_input=divide_input,
         split_devices=split_devices, replace_outputs=replace_outputs,
-        output=os.fspath(output) if output is not None else None, output_dirname=output_dirname,
+        output=os.fspath(output) if output is not None else None, output_dirname=output_dirname, spec=spec,
     )
     cluster = _cluster(check_engine(engine, address), address, ray_options, inputs, options)
     with contextlib.ExitStack() as stack:
@@ -234,7 +237,7 @@ class _Prepared:
 
 def _prepare(model: Any, options: _Options, devices: list[int], *, planning: bool = False,
              cluster: ClusterRun | None = None, inputs: Any = None) -> _Prepared:
-    description, label = _describe(model, options.backend, options.arch)
+    description, label = _describe(model, options.backend, options.arch, options.spec)
     backend = choose_backend(options.backend, description)
     model_ref = model if backend == "torch" else str(description.path)
     worker_threads = options.threads
@@ -264,6 +267,10 @@ def _extra_runner_options(description: ModelDescription, backend: str, shapes: R
                           options: _Options) -> dict[str, Any]:
     """What a runner needs beyond batch/device/threads: shapes, the run's dynamic AIPP, ais_bench's request."""
     extra: dict[str, Any] = {}
+    if backend == "torch":  # its input size: the given spec's, else what the arch or checkpoint says
+        if options.spec is not None:
+            extra["input_shape"] = (options.batchsize or 1, *options.spec.sample_shape("float"))
+        return extra
     if backend == "ascend":
         if options.request.given:
             extra["dynamic"] = options.request
@@ -831,12 +838,13 @@ def _batches(lists: list[list[Path]], shown: list[list[str]], model_inputs: Sequ
     return plan_batches(lists, per_batch, shown), stop - start
 
 
-def _describe(model: Any, backend: str, arch: str | None) -> tuple[ModelDescription, str]:
-    """The model's description and a label for messages; torch models are described from ``arch``."""
+def _describe(model: Any, backend: str, arch: str | None,
+              spec: PreprocessSpec | None = None) -> tuple[ModelDescription, str]:
+    """The model's description and a label for messages; torch models are described from ``spec`` or ``arch``."""
     if hasattr(model, "forward"):
         if backend not in ("auto", "torch"):
             raise InferKitError(f"an nn.Module runs with the torch backend, not {backend!r}")
-        return _torch_description(Path(type(model).__name__), arch), type(model).__name__
+        return _torch_description(Path(type(model).__name__), arch, spec), type(model).__name__
     path = Path(model)
     if backend == "torch":
         if not path.name.endswith(CHECKPOINT_SUFFIXES):
@@ -846,7 +854,7 @@ def _describe(model: Any, backend: str, arch: str | None) -> tuple[ModelDescript
             )
         if not path.is_file():
             raise InferKitError(f"checkpoint not found: {path}")
-        return _torch_description(path, arch), path.name
+        return _torch_description(path, arch, spec), path.name
     if not path.exists() and not (path.suffix == ".om" and artifact_paths(path).manifest.is_file()):
         raise InferKitError(f"model not found: {path}", hint="give an .onnx, an emulated .emu.onnx or an .om")
     description = describe_model(path)
@@ -855,9 +863,8 @@ def _describe(model: Any, backend: str, arch: str | None) -> tuple[ModelDescript
     return description, path.name
 
 
-def _torch_description(path: Path, arch: str | None) -> ModelDescription:
-    spec = None
-    if arch is not None:
+def _torch_description(path: Path, arch: str | None, spec: PreprocessSpec | None = None) -> ModelDescription:
+    if spec is None and arch is not None:
         from infer_kit.registry import get_model
 
         spec = get_model(arch).spec
