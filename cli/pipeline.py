@@ -6,6 +6,7 @@ from typing import Any
 import click
 
 from infer_kit.cli.options import int_list, pop_spec_overrides, spec_options
+from infer_kit.converter import SOURCE_NAMES
 from infer_kit.result_files import OUTFMTS
 
 
@@ -14,6 +15,8 @@ from infer_kit.result_files import OUTFMTS
 @click.option("--checkpoint", type=click.Path(dir_okay=False), help="[model] checkpoint.")
 @click.option("--onnx", type=click.Path(dir_okay=False), help="[model] an exported ONNX model instead.")
 @click.option("--arch", help="[model] arch.")
+@click.option("--from", "source", type=click.Choice(SOURCE_NAMES), help="[model] source: which codebase wrote the "
+              "checkpoint (default auto).")
 @click.option("--images", type=click.Path(file_okay=False), help="[data] images (flat folder or class tree).")
 @click.option("--labels", type=click.Path(dir_okay=False), help="[data] val_label.txt.")
 @click.option("--limit", type=click.IntRange(min=1), help="[data] only the first N images.")
@@ -26,6 +29,7 @@ from infer_kit.result_files import OUTFMTS
 @click.option("--min-top1", type=float, help="[evaluate] gate in percent (exit 3 below it).")
 @click.option("--min-top5", type=float, help="[evaluate] gate in percent.")
 @click.option("--no-compare", is_flag=True, help="[compare] skip the fp32 ONNX reference run.")
+@click.option("--compare-torch", is_flag=True, help="[compare] torch: also run the checkpoint in eager torch.")
 @click.option("--max-disagreement", type=float, help="[compare] gate: max %% of images whose top-1 changes.")
 @click.option("--engine", type=click.Choice(("local", "ray")),
               help="[cluster] engine: ray runs the rows as tasks on a Ray cluster (pip install 'infer-kit[ray]').")
@@ -61,17 +65,36 @@ def command(config: Path | None, force: bool, **flags: Any) -> None:
     click.echo(f"pipeline {settings.name}: {len(result.ran)} stage(s) ran, {len(result.cached)} reused from cache")
     if result.cached:
         click.echo(f"reused: {', '.join(result.cached)}")
+    with_torch = any(row.agreement_torch is not None for row in result.rows)
     click.echo(f"{'row':<28} {'batch':>5} {'top-1 %':>8} {'top-5 %':>8} {'img/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-               f"{'agree %':>8}")
+               f"{'agree %':>8}" + (f" {'torch %':>8}" if with_torch else ""))
     for row in result.rows:
         agree = "-" if row.agreement is None else f"{row.agreement:.2f}"
         top5 = "-" if row.top5 is None else f"{row.top5:.2f}"
+        torch = "" if not with_torch else f" {'-' if row.agreement_torch is None else f'{row.agreement_torch:.2f}':>8}"
         click.echo(f"{row.name:<28} {row.batch:>5} {row.top1:>8.2f} {top5:>8} {row.images_per_s:>9.1f} "
-                   f"{row.latency_p50_ms:>8.2f} {row.latency_p99_ms:>8.2f} {agree:>8}")
+                   f"{row.latency_p50_ms:>8.2f} {row.latency_p99_ms:>8.2f} {agree:>8}{torch}")
+    if result.images:
+        _print_images(result)
     for row in result.rows:
         click.echo(f"result.json ({row.name}): {row.result_json}")
     click.echo(f"report: {result.report_html}  (and {result.report_md.name})")
     result.raise_for_gates()
+
+
+def _print_images(result: Any) -> None:
+    """A run of a few images, image by image: the first row's top-1 and which rows agree with the references."""
+    from infer_kit.pipeline import REFERENCE_ROW, TORCH_ROW
+
+    main = result.rows[0].name
+    click.echo(f"image by image ({main}: top-1, probability; the rows that name the same class as the references):")
+    for image in result.images:
+        name, probability, index = image.predicted[main]
+        mark = "" if image.label is None else ("ok" if index == image.label else "MISS")
+        agree = [f"= {label}: {image.agreement(ref)}" for ref, label in ((REFERENCE_ROW, "fp32 ONNX"),
+                                                                       (TORCH_ROW, "torch")) if image.agreement(ref)]
+        click.echo(f"  {image.key:<16} {name[:22]:<22} {probability:>6.3f} {mark:<4} (true: {image.true[:22]}) "
+                   + "; ".join(agree))
 
 
 def _merge_flags(raw: dict[str, Any], flags: dict[str, Any], spec: dict[str, Any], base: Path) -> None:
@@ -85,6 +108,7 @@ def _merge_flags(raw: dict[str, Any], flags: dict[str, Any], spec: dict[str, Any
     put("model", "checkpoint", absolute["checkpoint"])
     put("model", "onnx", absolute["onnx"])
     put("model", "arch", flags["arch"])
+    put("model", "source", flags["source"])
     if spec:
         raw.setdefault("model", {}).setdefault("spec", {}).update(
             {k: list(v) if isinstance(v, tuple) else v for k, v in spec.items()})
@@ -102,6 +126,8 @@ def _merge_flags(raw: dict[str, Any], flags: dict[str, Any], spec: dict[str, Any
     put("evaluate", "min_top5", flags["min_top5"])
     if flags["no_compare"]:
         put("compare", "reference", False)
+    if flags["compare_torch"]:
+        put("compare", "torch", True)
     put("compare", "max_disagreement", flags["max_disagreement"])
     put("cluster", "engine", flags["engine"])
     put("cluster", "address", flags["address"])

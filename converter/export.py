@@ -250,7 +250,7 @@ def _check(proto: onnx.ModelProto) -> None:
 
 @contextlib.contextmanager
 def _quiet() -> Any:
-    """Silence exporter/onnxsim chatter (warnings, stdout) unless -v."""
+    """Silence exporter/onnxsim chatter (warnings, stdout, and what their C++ code prints) unless -v."""
     import warnings
 
     from infer_kit.console import verbosity
@@ -258,9 +258,34 @@ def _quiet() -> Any:
     if verbosity() > 0:
         yield
         return
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _native_output_silenced():
         warnings.simplefilter("ignore")
         yield
+
+
+@contextlib.contextmanager
+def _native_output_silenced() -> Any:
+    """Point file descriptors 1 and 2 at /dev/null meanwhile (onnxsim's C++ prints "WARNING: failed to run ...")."""
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    try:
+        saved = [os.dup(1), os.dup(2)]
+    except OSError:  # no such descriptors (embedded use): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
 
 
 def _version(module: str) -> str:

@@ -13,7 +13,9 @@ data = "data/fmnist"                  # DIR/train/<class>/..., DIR/val/<class>/.
 options = { epochs = 3, batch_size = 128, lr = 0.2 }   # any `infer-kit train` option
 
 [model]                               # what to deploy (omit checkpoint/onnx when [train] is given)
-checkpoint = "model_best.pth"         # or: onnx = "model.onnx"
+checkpoint = "model_best.pth"         # or: onnx = "model.onnx"; "package:NAME/PATH" is a file an installed
+                                      # package ships (found with importlib.resources)
+source = "auto"                       # which codebase wrote the checkpoint (export --from)
 arch = "resnet18"                     # optional when the checkpoint records it
 spec = { resize = 32, crop = 32 }     # PreprocessSpec overrides
 
@@ -38,6 +40,7 @@ min_top1 = 80.0                       # optional gates (exit code 3)
 
 [compare]
 reference = true                      # also run the fp32 ONNX model and compare every row with it
+torch = false                         # also run the checkpoint in eager torch and compare every row with it
 
 [cluster]                             # optional: spread the rows over a Ray cluster (pip install 'infer-kit[ray]')
 engine = "ray"                        # "local" (the default) | "ray"; work_dir and the inputs on a shared folder
@@ -83,6 +86,7 @@ class ModelSection:
     opset: int = 11
     spec: dict[str, Any] = field(default_factory=dict)
     trust_checkpoint: bool = False
+    source: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,7 @@ class EvaluateSection:
 @dataclass(frozen=True)
 class CompareSection:
     reference: bool = True
+    torch: bool = False
     max_disagreement: float | None = None
 
 
@@ -200,6 +205,7 @@ def config_from_dict(raw: dict[str, Any], *, base: Path, where: str, source: Pat
             hint=f"known: {', '.join(sorted(spec_fields))}",
         )
     _check_atc(sections["atc"] or AtcSection(), where)
+    _check_source(model, where)
     run = sections["run"] or RunSection()
     if run.outfmt.upper() not in OUTFMTS:
         raise InferKitError(f"{where}: [run] outfmt {run.outfmt!r} is not one of {', '.join(OUTFMTS)}")
@@ -249,7 +255,7 @@ def _section(cls: type, raw: Any, base: Path, where: str, name: str) -> Any:
         expected = names[key].type
         values[key] = _coerce(value, str(expected), f"{where}: [{name}] {key}")
         if key in _PATH_FIELDS and values[key] is not None:
-            values[key] = (base / values[key]).resolve()
+            values[key] = _path(values[key], base, f"{where}: [{name}] {key}")
     try:
         return cls(**values)
     except TypeError as exc:
@@ -294,6 +300,34 @@ def _coerce(value: Any, expected: str, where: str) -> Any:
             raise fail("a number")
         return float(value)
     return value
+
+
+PACKAGE_PREFIX = "package:"
+
+
+def _path(value: str, base: Path, where: str) -> Path:
+    """A path relative to the config file, or ``package:NAME/PATH``: a file an installed package ships."""
+    if not value.startswith(PACKAGE_PREFIX):
+        return (base / value).resolve()
+    import importlib.resources
+
+    package, _, inner = value[len(PACKAGE_PREFIX):].partition("/")
+    try:
+        root = importlib.resources.files(package)
+    except (ModuleNotFoundError, ValueError, TypeError):
+        raise InferKitError(f"{where}: package {package!r} is not installed",
+                            hint=f"pip install {package.replace('_', '-')}") from None
+    path = Path(str(root.joinpath(*[part for part in inner.split("/") if part])))
+    if not inner or not path.is_file():
+        raise InferKitError(f"{where}: package {package!r} has no file {inner!r} (at {path})")
+    return path
+
+
+def _check_source(model: ModelSection, where: str) -> None:
+    from infer_kit.converter import SOURCE_NAMES
+
+    if model.source not in SOURCE_NAMES:
+        raise InferKitError(f"{where}: [model] source {model.source!r} is not one of {', '.join(SOURCE_NAMES)}")
 
 
 def _check_atc(atc: AtcSection, where: str) -> None:

@@ -9,7 +9,8 @@
     om/model_bs16_force_fp16.* compiled or emulated artifacts, manifests, ATC scripts
     prep/aipp, prep/float      preprocessed tensors (+ manifest.json, label files)
     runs/<row>/, runs/<row>_summary.json   ais_bench-style outputs and summaries
-    results/<row>/             result.json (ModelZoo), details.json, compare.json
+    results/<row>/             result.json (ModelZoo), details.json, compare.json (vs fp32 ONNX),
+                               compare_torch.json (vs eager torch, with [compare] torch = true)
     report.md, report.html, summary.json
 """
 
@@ -82,6 +83,9 @@ class WorkFolder:
 
     def details_json(self, row: str) -> Path:
         return self.results_dir(row) / "details.json"
+
+    def compare_torch_json(self, row: str) -> Path:
+        return self.results_dir(row) / "compare_torch.json"
 
     def compare_json(self, row: str) -> Path:
         return self.results_dir(row) / "compare.json"

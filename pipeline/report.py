@@ -1,9 +1,11 @@
 """The pipeline report: ``report.md`` and a self-contained ``report.html`` (plots inline).
 
 One table in the seed READMEs' form (model, batch, precision, top-1, top-5, images/s,
-latency p50/p99), the spec and AIPP config used, a latency histogram, top-1 per class,
-the most confused class pairs, and thumbnails of misclassified images with their
-predicted and true labels.
+latency p50/p99, agreement with the references), the spec and AIPP config used, a latency
+histogram, top-1 per class, the most confused class pairs, and thumbnails of misclassified
+images with their predicted and true labels. A run of a few images (a handful of photos)
+is also listed image by image: a thumbnail, the true class, every row's top-1 class and its
+probability, and whether each row names what the fp32 ONNX model and eager torch name.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from infer_kit.fsutil import write_text_atomic
-from infer_kit.pipeline.rows import Row
+from infer_kit.pipeline.rows import REFERENCE_ROW, TORCH_ROW, Row
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,25 @@ class Misclassified:
     key: str
     true: str
     predicted: str
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    """One image: its true class and, per row, the top-1 (class name, probability, index)."""
+
+    image: Path | None
+    key: str
+    true: str
+    label: int | None
+    predicted: dict[str, tuple[str, float, int]]
+
+    def agreement(self, reference: str) -> str:
+        """Which rows name another class than ``reference`` does ("" when the reference did not run)."""
+        if reference not in self.predicted:
+            return ""
+        want = self.predicted[reference][2]
+        differ = [row for row, (_, _, index) in self.predicted.items() if row != reference and index != want]
+        return "all rows" if not differ else "not " + ", ".join(differ)
 
 
 @dataclass(frozen=True)
@@ -39,22 +60,51 @@ class ReportData:
     per_class: list[tuple[str, float, int]] = field(default_factory=list)  # (class, top-1 %, images)
     confusions: list[tuple[str, str, int]] = field(default_factory=list)  # (true, predicted, count)
     misclassified: list[Misclassified] = field(default_factory=list)
+    images: list[ImageRow] = field(default_factory=list)  # only for runs of a few images
     stages: list[tuple[str, str, float]] = field(default_factory=list)  # (stage, "ran"|"cached", seconds)
     provenance: dict[str, Any] = field(default_factory=dict)
 
 
 TABLE_HEADER = ("model", "backend", "batch", "precision", "top-1 %", "top-5 %", "images/s", "p50 ms", "p99 ms",
                 "agree %")
+TORCH_HEADER = "agree torch %"
+
+
+def table_header(data: ReportData) -> tuple[str, ...]:
+    with_torch = any(row.agreement_torch is not None for row in data.rows)
+    return TABLE_HEADER + ((TORCH_HEADER,) if with_torch else ())
 
 
 def table_rows(data: ReportData) -> list[tuple[str, ...]]:
+    with_torch = len(table_header(data)) > len(TABLE_HEADER)
     out = []
     for row in data.rows:
         agree = "-" if row.agreement is None else f"{row.agreement:.2f}"
-        out.append((data.model_label, row.backend, str(row.batch), row.precision, f"{row.top1 or 0.0:.2f}",
-                    f"{row.top5 or 0.0:.2f}",
-                    f"{row.images_per_s:.1f}", f"{row.latency_p50_ms:.2f}", f"{row.latency_p99_ms:.2f}", agree))
+        cells = (data.model_label, row.backend, str(row.batch), row.precision, f"{row.top1 or 0.0:.2f}",
+                 f"{row.top5 or 0.0:.2f}",
+                 f"{row.images_per_s:.1f}", f"{row.latency_p50_ms:.2f}", f"{row.latency_p99_ms:.2f}", agree)
+        if with_torch:
+            cells += ("-" if row.agreement_torch is None else f"{row.agreement_torch:.2f}",)
+        out.append(cells)
     return out
+
+
+def image_columns(data: ReportData) -> list[str]:
+    """The per-image table's row columns, in the results table's order."""
+    return [row.name for row in data.rows if any(row.name in image.predicted for image in data.images)]
+
+
+def _image_cells(image: ImageRow, columns: list[str]) -> list[str]:
+    cells = [image.key, image.true]
+    for column in columns:
+        found = image.predicted.get(column)
+        mark = "" if found is None or image.label is None else (" ✓" if found[2] == image.label else " ✗")
+        cells.append("-" if found is None else f"{found[0]} ({found[1]:.3f}){mark}")
+    cells += [image.agreement(REFERENCE_ROW) or "-", image.agreement(TORCH_ROW) or "-"]
+    return cells
+
+
+IMAGE_HEADER_END = ("same top-1 as fp32 ONNX", "same top-1 as torch")
 
 
 def write_report(data: ReportData, md_path: Path, html_path: Path) -> None:
@@ -65,10 +115,17 @@ def write_report(data: ReportData, md_path: Path, html_path: Path) -> None:
 
 def render_markdown(data: ReportData) -> str:
     lines = [f"# {data.title}", ""] + [f"- {h}" for h in data.headline] + ([""] if data.headline else [])
-    lines += ["| " + " | ".join(TABLE_HEADER) + " |",
-             "|" + "|".join(":---:" for _ in TABLE_HEADER) + "|"]
+    header = table_header(data)
+    lines += ["| " + " | ".join(header) + " |",
+             "|" + "|".join(":---:" for _ in header) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in table_rows(data)]
     lines += ["", f"Preprocessing: {data.spec}", ""]
+    if data.images:
+        columns = image_columns(data)
+        names = ["image", "true class", *(f"{c}: top-1 (p)" for c in columns), *IMAGE_HEADER_END]
+        lines += ["## Image by image", "", "| " + " | ".join(names) + " |", "|" + "|".join("---" for _ in names) + "|"]
+        lines += ["| " + " | ".join(_image_cells(image, columns)) + " |" for image in data.images]
+        lines.append("")
     if data.aipp_config:
         lines += ["AIPP config:", "", "```", data.aipp_config.rstrip(), "```", ""]
     if data.per_class:
@@ -94,7 +151,7 @@ def render_markdown(data: ReportData) -> str:
 
 def render_html(data: ReportData, figures: dict[str, str]) -> str:
     esc = html.escape
-    head = "".join(f"<th>{esc(h)}</th>" for h in TABLE_HEADER)
+    head = "".join(f"<th>{esc(h)}</th>" for h in table_header(data))
     body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in table_rows(data))
     parts = [
         "<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
@@ -106,6 +163,8 @@ def render_html(data: ReportData, figures: dict[str, str]) -> str:
     ]
     if data.aipp_config:
         parts.append(f"<details><summary>AIPP config</summary><pre>{esc(data.aipp_config)}</pre></details>")
+    if data.images:
+        parts.append(_image_table_html(data))
     for key, caption in (("latency", "Latency per batch"), ("per_class", f"Top-1 per class ({data.main_row})"),
                          ("misclassified", "Misclassified examples")):
         if key in figures:
@@ -126,12 +185,46 @@ def render_html(data: ReportData, figures: dict[str, str]) -> str:
     return "\n".join(parts)
 
 
+def _image_table_html(data: ReportData) -> str:
+    esc = html.escape
+    columns = image_columns(data)
+    names = ["photo", "image", "true class", *(f"{c}: top-1 (p)" for c in columns), *IMAGE_HEADER_END]
+    rows = []
+    for image in data.images:
+        thumb = _thumbnail(image.image)
+        photo = f"<img class=\"thumb\" alt=\"{esc(image.key)}\" src=\"data:image/png;base64,{thumb}\">" if thumb \
+            else ""
+        rows.append(f"<tr><td>{photo}</td>" + "".join(f"<td>{esc(c)}</td>" for c in _image_cells(image, columns))
+                    + "</tr>")
+    head = "".join(f"<th>{esc(n)}</th>" for n in names)
+    return (f"<h2>Image by image</h2><table class=\"images\"><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def _thumbnail(path: Path | None, side: int = 96) -> str | None:
+    """A small PNG of the image, base64 (None when it cannot be read)."""
+    if path is None or not path.is_file():
+        return None
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            small = image.convert("RGB")
+            small.thumbnail((side, side))
+            buffer = io.BytesIO()
+            small.save(buffer, format="PNG")
+    except OSError:
+        return None
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
 _CSS = (
     "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}"
     "table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 10px;text-align:right}"
     "th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}"
     "figure{margin:1.5em 0}figure img{max-width:100%}figcaption{color:#555;font-size:90%}"
     "pre{background:#f7f7f7;padding:1em;overflow:auto}"
+    "table.images td{text-align:left;vertical-align:middle}img.thumb{display:block;max-height:96px}"
 )
 
 

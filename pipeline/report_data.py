@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from infer_kit.fsutil import read_json
 from infer_kit.labels import image_key, read_class_index
 from infer_kit.pipeline.layout import WorkFolder
-from infer_kit.pipeline.report import Misclassified, ReportData
+from infer_kit.pipeline.report import ImageRow, Misclassified, ReportData
 from infer_kit.pipeline.rows import Row, StageOutcome
 from infer_kit.spec import PreprocessSpec
 
@@ -24,7 +24,8 @@ MAX_CONFUSIONS = 10
 
 def build_report_data(config: PipelineConfig, work: WorkFolder, spec: PreprocessSpec, model: ModelInfo,
                       rows: list[Row], outcomes: list[StageOutcome], labels: Path,
-                      prep_info: dict[str, dict[str, Any]], train_info: dict[str, Any] | None = None) -> ReportData:
+                      prep_info: dict[str, dict[str, Any]], train_info: dict[str, Any] | None = None,
+                      per_image: dict[str, dict[str, Any]] | None = None) -> ReportData:
     main = next((r for r in rows if not r.is_reference), rows[0])
     details = read_json(work.details_json(main.name), what="evaluation details")
     names = _class_names(model, labels, prep_info)
@@ -41,6 +42,7 @@ def build_report_data(config: PipelineConfig, work: WorkFolder, spec: Preprocess
     paths = _image_paths(config.data.images, {m["image"] for m in missed})
     misclassified = [Misclassified(paths.get(m["image"]), m["image"], name(m["label"]), name(m["predicted"][0]))
                      for m in missed]
+    images = _image_rows(config, labels, rows, per_image, name) if per_image else []
     return ReportData(
         title=f"infer-kit report: {config.name}",
         model_label=model.arch or config.name,
@@ -52,9 +54,27 @@ def build_report_data(config: PipelineConfig, work: WorkFolder, spec: Preprocess
         per_class=per_class,
         confusions=confusions,
         misclassified=misclassified,
+        images=images,
         stages=[(o.stage, o.status, o.seconds) for o in outcomes],
         provenance=_provenance(config, work),
     )
+
+
+def _image_rows(config: PipelineConfig, labels: Path, rows: list[Row], per_image: dict[str, dict[str, Any]],
+                name: Any) -> list[ImageRow]:
+    """Every image with its true class and each row's top-1 (name, probability)."""
+    from infer_kit.labels import read_val_labels
+
+    truth = read_val_labels(labels)
+    keys = sorted({key for found in per_image.values() for key in found})
+    paths = _image_paths(config.data.images, set(keys))
+    out = []
+    for key in keys:
+        predicted = {row.name: (name(p.top1), p.probabilities[0], p.top1)
+                     for row in rows for p in [per_image.get(row.name, {}).get(key)] if p is not None}
+        label = truth.get(key)
+        out.append(ImageRow(paths.get(key), key, name(label) if label is not None else "-", label, predicted))
+    return out
 
 
 def _headline(main: Row, rows: list[Row], train_info: dict[str, Any] | None) -> list[str]:
@@ -64,6 +84,10 @@ def _headline(main: Row, rows: list[Row], train_info: dict[str, Any] | None) -> 
     if agreements:
         lines.append(f"every row agrees with the fp32 ONNX model on the top-1 of at least {min(agreements):.2f} % "
                      "of the images")
+    with_torch = [r.agreement_torch for r in rows if r.agreement_torch is not None]
+    if with_torch:
+        lines.append(f"every row agrees with the checkpoint in eager torch on the top-1 of at least "
+                     f"{min(with_torch):.2f} % of the images")
     if train_info and train_info.get("best_acc1") is not None:
         lines.append(f"the trainer's own evaluation: Acc@1 {train_info['best_acc1']:.2f} % "
                      f"(seeds' table row: {train_info.get('table_row', '').strip()})")

@@ -1,8 +1,9 @@
 """One row of the pipeline's results, from the run that makes it to the report that shows it.
 
-A row is a compiled (or emulated) model at one batch size and precision mode, or the fp32
-ONNX reference. It is planned with what identifies it, then :meth:`Row.measured` adds what
-``run``, ``evaluate`` and ``compare`` measured; ``summary.json`` and the report show it.
+A row is a compiled (or emulated) model at one batch size and precision mode, or a
+reference: the fp32 ONNX model, or the checkpoint itself in eager torch. It is planned with
+what identifies it, then :meth:`Row.measured` adds what ``run``, ``evaluate`` and ``compare``
+measured; ``summary.json`` and the report show it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from infer_kit.run_summary import PERCENTILE_KEY
 
 REFERENCE_ROW = "onnx_fp32"
+TORCH_ROW = "torch_fp32"
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,7 @@ class StageOutcome:
 @dataclass(frozen=True)
 class Row:
     name: str
-    model: Path  # an artifact manifest, or the ONNX model for the reference row
+    model: Path  # an artifact manifest, the ONNX model for the reference row, the checkpoint for the torch row
     layout: str
     batch: int
     precision: str
@@ -42,13 +44,18 @@ class Row:
     latencies_ms: list[float] = field(default_factory=list)
     agreement: float | None = None  # percent of images whose top-1 equals the reference's
     result_json: Path | None = None
+    agreement_torch: float | None = None  # ... equals eager torch's
 
     @property
     def is_reference(self) -> bool:
-        return self.name == REFERENCE_ROW
+        return self.name in (REFERENCE_ROW, TORCH_ROW)
+
+    @property
+    def is_torch(self) -> bool:
+        return self.name == TORCH_ROW
 
     def measured(self, summary: dict[str, Any], evaluation: dict[str, Any], comparison: dict[str, Any] | None,
-                 result_json: Path) -> Row:
+                 result_json: Path, versus_torch: dict[str, Any] | None = None) -> Row:
         """This row with accuracy from evaluate, speed from the run summary, agreement from compare."""
         compute = summary.get("NPU_compute_time", {})
         ours = summary.get("infer_kit", {})
@@ -64,6 +71,7 @@ class Row:
             latencies_ms=[float(v) for v in summary.get("npu_compute_time_list", [])],
             agreement=100 * comparison["top1_agreement"] if comparison else None,
             result_json=result_json,
+            agreement_torch=100 * versus_torch["top1_agreement"] if versus_torch else None,
         )
 
     def record(self) -> dict[str, Any]:
@@ -73,6 +81,6 @@ class Row:
             "layout": self.layout, "images": self.images, "top1": self.top1, "top5": self.top5,
             "images_per_s": self.images_per_s, "compute_images_per_s": self.compute_images_per_s,
             "latency_p50_ms": self.latency_p50_ms, "latency_p99_ms": self.latency_p99_ms,
-            "latencies_ms": self.latencies_ms, "agreement": self.agreement,
+            "latencies_ms": self.latencies_ms, "agreement": self.agreement, "agreement_torch": self.agreement_torch,
             "result_json": str(self.result_json) if self.result_json is not None else None,
         }

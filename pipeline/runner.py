@@ -32,10 +32,11 @@ from infer_kit.pipeline.cache import StageCache, file_fingerprint, folder_finger
 from infer_kit.pipeline.config import PipelineConfig
 from infer_kit.pipeline.layout import WorkFolder
 from infer_kit.pipeline.ray_stages import ClusterStages
-from infer_kit.pipeline.report import write_report
+from infer_kit.pipeline.report import ImageRow, write_report
 from infer_kit.pipeline.report_data import build_report_data
-from infer_kit.pipeline.rows import REFERENCE_ROW, Row, StageOutcome
-from infer_kit.pipeline.tasks import compare_row, compile_row, evaluate_row, run_row
+from infer_kit.pipeline.rows import REFERENCE_ROW, TORCH_ROW, Row, StageOutcome
+from infer_kit.pipeline.tasks import compare_row, compile_row, evaluate_row, run_row, run_torch_row
+from infer_kit.postprocess import predictions
 from infer_kit.preprocess import preprocess
 from infer_kit.resolve import resolve_spec
 from infer_kit.spec import PreprocessSpec
@@ -51,6 +52,7 @@ class PipelineResult:
     report_html: Path
     summary_path: Path
     gate_failures: list[str] = field(default_factory=list)
+    images: list[ImageRow] = field(default_factory=list)  # image by image, for a run of a few images
 
     @property
     def ran(self) -> list[str]:
@@ -90,6 +92,8 @@ class _Pipeline:
         self.outcomes: list[StageOutcome] = []
         self.prep_info: dict[str, dict[str, Any]] = {}
         self.train_info: dict[str, Any] | None = None
+        self.checkpoint: tuple[str, Path] | None = None  # (key, path) of the weights, for the torch row
+        self.spec: PreprocessSpec | None = None
         section = config.cluster
         self.cluster = None
         if section.engine == "ray":
@@ -190,9 +194,10 @@ class _Pipeline:
         else:
             checkpoint = trained[1] if trained else model.checkpoint
             assert checkpoint is not None
-            graph = {"checkpoint": trained[0] if trained else file_fingerprint(checkpoint), "arch": model.arch,
+            self.checkpoint = (trained[0] if trained else file_fingerprint(checkpoint), checkpoint)
+            graph = {"checkpoint": self.checkpoint[0], "arch": model.arch,
                      "num_classes": model.num_classes, "opset": model.opset, "crop": overrides.get("crop"),
-                     "trust": model.trust_checkpoint}
+                     "trust": model.trust_checkpoint, **({"source": model.source} if model.source != "auto" else {})}
 
             def body(resume: bool) -> dict[str, Any]:
                 # Only the crop shapes the graph (the key says so); resize comes along so that a
@@ -200,9 +205,12 @@ class _Pipeline:
                 geometry = {k: overrides[k] for k in ("crop", "resize") if k in overrides and "crop" in overrides}
                 result = export_onnx(
                     model.arch, checkpoint, exported, opset=model.opset, num_classes=model.num_classes,
-                    spec_overrides=geometry, trust_checkpoint=model.trust_checkpoint,
+                    spec_overrides=geometry, trust_checkpoint=model.trust_checkpoint, source=model.source,
                 )
-                return {"verification": result.verification.to_dict() if result.verification else None}
+                if result.checkpoint is not None:
+                    log.info("[export] source %s", result.checkpoint.describe_source())
+                return {"verification": result.verification.to_dict() if result.verification else None,
+                        "source": result.checkpoint.describe_source() if result.checkpoint else None}
 
             source_key, _ = self.stage("export", graph, [exported], body, clear=[exported.parent])
         return self._stamp(source_key, exported, overrides)
@@ -281,6 +289,13 @@ class _Pipeline:
         threads = run_cfg.threads
         if threads is None and self.cluster is not None and model.suffix != ".om":
             threads = self.cluster.run_threads  # a run task uses the CPUs it asked for, not the whole node
+        if row.is_torch:  # the checkpoint as export reads it (same source), fed the pipeline's float tensors
+            section = self.config.model
+            return self.task(f"run {row.name}", payload, [result_dir, summary], run_torch_row, model, prep,
+                             self.work.runs_dir, row.name, clear=[result_dir, summary], is_run=True,
+                             arch=section.arch, source=section.source, num_classes=section.num_classes,
+                             trust=section.trust_checkpoint, spec=self.spec, outfmt=run_cfg.outfmt, batch=row.batch,
+                             warmup_count=run_cfg.warmup_count, threads=threads)
         return self.task(f"run {row.name}", payload, [result_dir, summary], run_row, model, prep, self.work.runs_dir,
                          row.name, clear=[result_dir, summary], is_run=True, outfmt=run_cfg.outfmt, batch=row.batch,
                          warmup_count=run_cfg.warmup_count, threads=threads)
@@ -294,11 +309,14 @@ class _Pipeline:
                          outputs[0], outputs[1], after=(ran,), topk=self.config.evaluate.topk,
                          allow_partial=self.config.data.limit is not None, workers=self._task_workers())[1]
 
-    def compare(self, row: Row, run_key: str, reference_key: str, ran: tuple[Pending, ...], labels: Path) -> Pending:
-        out = self.work.compare_json(row.name)
+    def compare(self, row: Row, run_key: str, reference_key: str, ran: tuple[Pending, ...], labels: Path,
+                reference: str = REFERENCE_ROW) -> Pending:
+        """``row``'s outputs image by image against a reference row's (the fp32 ONNX model, or eager torch)."""
+        out = self.work.compare_torch_json(row.name) if reference == TORCH_ROW else self.work.compare_json(row.name)
         payload = {"run": run_key, "reference": reference_key, "labels": file_fingerprint(labels)}
-        return self.task(f"compare {row.name}", payload, [out], compare_row, self.work.run_dir(row.name),
-                         self.work.run_dir(REFERENCE_ROW), labels, out, after=ran, workers=self._task_workers())[1]
+        name = f"compare {row.name}" + (" with torch" if reference == TORCH_ROW else "")
+        return self.task(name, payload, [out], compare_row, self.work.run_dir(row.name), self.work.run_dir(reference),
+                         labels, out, after=ran, workers=self._task_workers())[1]
 
     def _task_workers(self) -> int | None:
         """Scoring processes: the CPUs a cluster task asked for; here, the stage's own default."""
@@ -325,10 +343,19 @@ def run_pipeline(config: PipelineConfig, *, force: bool = False) -> PipelineResu
     work = pipe.work
     trained = pipe.train()
     model_key, model_path, spec, model_info = pipe.export(trained)
+    pipe.spec = spec
     rows = pipe.atc(model_key, model_path)
     if config.compare.reference:
         rows.append((model_key, Row(REFERENCE_ROW, model_path, "float", max(config.atc.batch_sizes), "fp32",
                                     "ONNX Runtime")))
+    if config.compare.torch:
+        if pipe.checkpoint is None:
+            raise InferKitError(f"{config.source or 'the config'}: [compare] torch = true needs a checkpoint",
+                                hint="give [model] checkpoint = ... (or a [train] section), not an ONNX model")
+        torch_key = make_key({"checkpoint": pipe.checkpoint[0], "arch": config.model.arch,
+                              "source": config.model.source, "num_classes": config.model.num_classes})
+        rows.append((torch_key, Row(TORCH_ROW, pipe.checkpoint[1], "float", max(config.atc.batch_sizes), "fp32",
+                                    "torch (eager)")))
     preps = {layout: pipe.preprocess(layout, spec) for layout in sorted({row.layout for _, row in rows})}
     labels = _labels(config, pipe.prep_info)
 
@@ -340,28 +367,44 @@ def run_pipeline(config: PipelineConfig, *, force: bool = False) -> PipelineResu
         planned.append((row, pipe.evaluate(row, runs[row.name][0], runs[row.name][1], labels)))
     pending = []
     for row, evaluation in planned:
-        comparison = None
+        comparison = versus_torch = None
+        (run_key, ran) = runs[row.name]
         if config.compare.reference and not row.is_reference:
-            (run_key, ran), (reference_key, reference) = runs[row.name], runs[REFERENCE_ROW]
+            reference_key, reference = runs[REFERENCE_ROW]
             comparison = pipe.compare(row, run_key, reference_key, (ran, reference), labels)
-        pending.append((row, evaluation, comparison))
+        if config.compare.torch and not row.is_torch:
+            torch_run_key, torch_ran = runs[TORCH_ROW]
+            versus_torch = pipe.compare(row, run_key, torch_run_key, (ran, torch_ran), labels, reference=TORCH_ROW)
+        pending.append((row, evaluation, comparison, versus_torch))
     if pipe.cluster is not None:
         pipe.cluster.wait()
     results = [(row, evaluation.result(), comparison.result() if comparison else None)
-               for row, evaluation, comparison in pending]
+               for row, evaluation, comparison, _ in pending]
+    torch_results = {row.name: versus.result() for row, _, _, versus in pending if versus is not None}
 
     measured = [row.measured(read_json(work.run_summary(row.name), what="run summary"), evaluation, comparison,
-                             work.result_json(row.name))
+                             work.result_json(row.name), torch_results.get(row.name))
                 for row, evaluation, comparison in results]
+    per_image = _per_image(work, measured)
     data = build_report_data(config, work, spec, model_info, measured, pipe.outcomes, labels, pipe.prep_info,
-                             pipe.train_info)
+                             pipe.train_info, per_image)
     write_report(data, work.report_md, work.report_html)
     write_json_atomic(work.summary_json, {"name": config.name, "spec": spec.to_dict(),
                                           "rows": [row.record() for row in measured],
                                           "stages": [o.__dict__ for o in pipe.outcomes],
                                           "report": str(work.report_html)})
     return PipelineResult(work.root, measured, pipe.outcomes, work.report_md, work.report_html, work.summary_json,
-                          gate_failures=pipe.gate_failures(results))
+                          gate_failures=pipe.gate_failures(results), images=data.images)
+
+
+PER_IMAGE_LIMIT = 24  # the report lists every image (with a thumbnail) up to this many
+
+
+def _per_image(work: WorkFolder, rows: list[Row]) -> dict[str, dict[str, Any]] | None:
+    """row -> image -> its top-1 and probability, when the run is small enough to show image by image."""
+    if not rows or (rows[0].images or 0) > PER_IMAGE_LIMIT:
+        return None
+    return {row.name: predictions(work.run_dir(row.name), top=1, limit=PER_IMAGE_LIMIT) for row in rows}
 
 
 def _labels(config: PipelineConfig, prep_info: dict[str, dict[str, Any]]) -> Path:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from infer_kit.converter import compile_om
+from infer_kit.converter import compile_om, load_checkpoint_model
 from infer_kit.postprocess import compare, evaluate
 from infer_kit.runtime import run
+from infer_kit.spec import PreprocessSpec
 
 
 def compile_row(resume: bool, model: Path, base: Path, *, soc: str, batch: int, precision: str, aipp: str,
@@ -26,6 +27,16 @@ def run_row(resume: bool, model: Path, prep: Path, runs_dir: Path, name: str, *,
             warmup_count: int, threads: int | None) -> dict[str, Any]:
     result = run(model, prep, runs_dir, output_dirname=name, outfmt=outfmt, batchsize=batch,
                  warmup_count=warmup_count, threads=threads, resume=resume)
+    return {"summary": str(result.summary_path)}
+
+
+def run_torch_row(resume: bool, checkpoint: Path, prep: Path, runs_dir: Path, name: str, *, arch: str | None,
+                  source: str, num_classes: int | None, trust: bool, spec: PreprocessSpec | None, outfmt: str,
+                  batch: int, warmup_count: int, threads: int | None) -> dict[str, Any]:
+    """The checkpoint in eager torch, loaded as export loads it (``source``), on the float tensors of ``spec``."""
+    model, _ = load_checkpoint_model(arch, checkpoint, source=source, num_classes=num_classes, trust=trust)
+    result = run(model, prep, runs_dir, output_dirname=name, outfmt=outfmt, batchsize=batch, backend="torch",
+                 warmup_count=warmup_count, threads=threads, resume=resume, spec=spec)
     return {"summary": str(result.summary_path)}
 
 
