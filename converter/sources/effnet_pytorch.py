@@ -96,19 +96,19 @@ class EfficientNetPyTorchSource(Source):
                     if m and m.group(2) == "_expand_conv.weight"}
         classes = int(state["_fc.weight"].shape[0])
         build, variant, model = None, None, None
+        if arch is None:
+            arch = _variant(state, blocks)
+            if arch is not None:
+                arch = REGISTRY_NAMES.get(arch, arch)
         if arch is not None:  # the target's own stage depths decide where block N goes
             model = create_model(arch, num_classes=classes)
             depths = [len(stage) for stage in model.blocks] if hasattr(model, "blocks") else []
             build = lambda: model  # noqa: E731 - already built
-        else:
-            arch, depths = _variant(state, blocks)
-            if arch is None:
-                geometry = _geometry(state, blocks, expanded)
-                arch, depths = "tf_efficientnet_b0", geometry.depths
-                variant = f"EfficientNet {geometry.describe()}"
-                lite = not any("._se_reduce." in k for k in state)
-                build = _builder(geometry, classes, lite)
-            arch = REGISTRY_NAMES.get(arch, arch)
+        else:  # no registered size fits: timm's EfficientNet of the geometry the tensors show
+            geometry = _geometry(state, blocks, expanded)
+            arch, depths = "tf_efficientnet_b0", geometry.depths
+            variant = f"EfficientNet {geometry.describe()}"
+            build = _builder(geometry, classes, lite=not any("._se_reduce." in k for k in state))
         if sum(depths) != blocks:
             raise InferKitError(f"{where} has {blocks} blocks (_blocks.0..{blocks - 1}) but {arch} has "
                                 f"{sum(depths)} ({' '.join(map(str, depths))})", hint="pass the matching --arch")
@@ -157,7 +157,7 @@ def _project_width(state: dict[str, Any], n: int) -> int | None:
     return int(weight.shape[0]) if weight is not None else None
 
 
-def _variant(state: dict[str, Any], blocks: int) -> tuple[str | None, list[int]]:
+def _variant(state: dict[str, Any], blocks: int) -> str | None:
     """The row of VARIANTS that fits the file (None: no standard size)."""
     se = any("._se_reduce." in k for k in state)
     stem = int(state["_conv_stem.weight"].shape[0])
@@ -167,8 +167,8 @@ def _variant(state: dict[str, Any], blocks: int) -> tuple[str | None, list[int]]
             continue
         firsts = [sum(depths[:i]) for i in range(len(depths))]
         if [_project_width(state, n) for n in firsts] == list(widths):
-            return name, list(depths)
-    return None, []
+            return name
+    return None
 
 
 def _geometry(state: dict[str, Any], blocks: int, expanded: set[int]) -> Geometry:
