@@ -80,6 +80,8 @@ def test_tresnet_seed_layout_needs_its_patches(tmp_path):
     assert np.abs(unpatched_logits - want).max() > 1e-2 * np.abs(want).max()
     iabn = load_checkpoint_model(None, FIXTURES / "tresnet_iabn_small.pth.tar")[1]
     assert not any("patched" in n for n in iabn.notes) and "InPlace-ABN" in iabn.layout
+    assert "InPlace-ABN (no num_batches_tracked)" in iabn.source_reason  # auto tells the two layouts apart
+    assert "the seed's BatchNorm copy (with num_batches_tracked)" in info.source_reason
 
 
 def test_plain_pytorch_state_dict_is_still_detected_as_pytorch(tmp_path):
@@ -192,6 +194,24 @@ def test_renamed_missing_or_extra_tensor_is_refused_naming_source_and_target(tmp
         assert fragment in message
 
 
+@pytest.mark.parametrize("mutate, fragment", [
+    (_rename("layer4.1.bn2.weight", "layer4.1.bn2.wieght"), "1 missing key(s) (layer4.1.bn2.weight); "
+                                                            "1 unexpected key(s) (layer4.1.bn2.wieght)"),
+    (_drop("fc.bias"), "1 missing key(s) (fc.bias)"),
+    (_add("layer5.0.conv1.weight", (2, 2, 1, 1)), "1 unexpected key(s) (layer5.0.conv1.weight)"),
+], ids=["renamed", "missing", "extra"])
+def test_pytorch_source_names_a_renamed_missing_or_extra_tensor(tmp_path, mutate, fragment):
+    from infer_kit.registry import create_model
+
+    state = create_model("resnet18", num_classes=3).state_dict()
+    mutate(state)
+    path = tmp_path / "r18.pth"
+    torch.save(state, path)
+    with pytest.raises(InferKitError) as err:
+        load_checkpoint_model("resnet18", path)
+    assert fragment in err.value.one_line() and "(read as" not in err.value.one_line()
+
+
 # ---- the MindSpore format ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("variant", ["plain", "crc", "append", "sliced"])
 def test_mindspore_reader_equals_mindspores_own_reading(variant):
@@ -210,12 +230,15 @@ def test_mindspore_reader_equals_mindspores_own_reading(variant):
     assert checkpoint.crc_checked == (variant == "crc")
 
 
-@pytest.mark.parametrize("cut", ["half", "one byte short", "ten bytes"])
+@pytest.mark.parametrize("cut", ["half", "one byte short", "ten bytes", "garbage after the first name"])
 def test_mindspore_checkpoint_cut_short_is_refused_in_one_line(tmp_path, cli, cut):
     data = (FIXTURES / "resnest_small_train.ckpt").read_bytes()
-    size = {"half": len(data) // 2, "one byte short": len(data) - 1, "ten bytes": 10}[cut]
     path = tmp_path / "cut.ckpt"
-    path.write_bytes(data[:size])
+    if cut == "garbage after the first name":
+        path.write_bytes(data[:40] + bytes(range(7, 250)) * 3)
+    else:
+        size = {"half": len(data) // 2, "one byte short": len(data) - 1, "ten bytes": 10}[cut]
+        path.write_bytes(data[:size])
     with pytest.raises(InferKitError, match="is truncated or corrupt"):
         load_checkpoint_model(None, path)
     result = cli("export", "--checkpoint", path, "-o", tmp_path / "m.onnx")
