@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from infer_kit.cli.options import int_list, pop_spec_overrides, spec_options
-from infer_kit.converter import ATC_PRECISION_MODES, DEFAULT_PRECISION_MODE
+from infer_kit.converter import DEFAULT_PRECISION_MODE
 from infer_kit.errors import InferKitError
 
 
@@ -19,8 +19,19 @@ from infer_kit.errors import InferKitError
               help="Batch size(s): --batch 64, --batch 1,8,64 or repeated; one model per size.")
 @click.option("--aipp", default="auto", show_default=True,
               help="auto (generated from the model's spec), none, or an AIPP config file.")
-@click.option("--precision-mode", type=click.Choice(ATC_PRECISION_MODES), default=DEFAULT_PRECISION_MODE,
-              show_default=True, help="ATC's --precision_mode (emulated: see converter/precision.py).")
+@click.option("--precision-mode", default=DEFAULT_PRECISION_MODE, show_default=True, metavar="MODE[,MODE...]",
+              help="ATC's --precision_mode (or a --precision_mode_v2 name), a comma list, 'all' (every distinct "
+                   "mode), or int8 (quantized; needs --calibration). Several modes: one artifact each, "
+                   "<base>_<mode>.")
+@click.option("--keep-dtype", metavar="NAMES|FILE",
+              help="Operators kept in their original dtype: comma-separated node names (OpType::Type for a "
+                   "type), or ATC's keep_dtype file.")
+@click.option("--modify-mixlist", type=click.Path(dir_okay=False), help="ATC's mixlist JSON (mixed modes).")
+@click.option("--calibration", type=click.Path(file_okay=False),
+              help="A preprocessed folder (float or aipp layout): images for the range check and INT8 "
+                   "calibration. Without it the range check uses random images.")
+@click.option("--samples", type=click.IntRange(min=1),
+              help="Images taken from --calibration [default: 16 for the range check, 128 for INT8].")
 @click.option("-o", "--output", help="Output base like ATC's --output (no suffix); '{batch}' is replaced. "
                                      "Default: <model dir>/<model stem>_bs{batch}.")
 @click.option("--emulate", is_flag=True, help="Write emulated artifacts even when atc is on PATH.")
@@ -39,7 +50,8 @@ from infer_kit.errors import InferKitError
 @click.option("--input-shape-range", "--input_shape_range", "input_shape_range", metavar="NAME:[DIMS]",
               help="ATC's deprecated --input_shape_range, e.g. \"x:[1~8,3,224,224]\".")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def command(model: str, soc: str, batches: list[int], aipp: str, precision_mode: str, output: str | None,
+def command(model: str, soc: str, batches: list[int], aipp: str, precision_mode: str, keep_dtype: str | None,
+            modify_mixlist: str | None, calibration: str | None, samples: int | None, output: str | None,
             emulate: bool, force: bool, preset: str | None, assume: tuple[str, ...], as_json: bool,
             dynamic_batch_size: str | None, dynamic_image_size: str | None, dynamic_dims: str | None,
             input_shape: str | None, input_shape_range: str | None, **kwargs: Any) -> None:
@@ -47,8 +59,11 @@ def command(model: str, soc: str, batches: list[int], aipp: str, precision_mode:
 
     Prints and saves (<base>.atc.sh) the exact ATC command. With CANN's atc on PATH it runs it;
     otherwise it writes <base>.emu.onnx: the static-batch model with AIPP's arithmetic and the
-    precision mode emulated, which ONNX Runtime runs (never named .om). Each artifact gets a
-    <base>.manifest.json (input/output tensors, spec, AIPP config, ATC argv, source sha256).
+    precision mode emulated as the AI Core computes it (float16/bfloat16 operands, float32
+    arithmetic inside an operator, a rounded result), which ONNX Runtime runs (never named .om).
+    For the float16/bfloat16 modes the float32 model's tensors are checked against the format's
+    range on --calibration images, and the nodes that overflow or flush to zero are named. Each
+    artifact gets a <base>.manifest.json (tensors, spec, AIPP config, ATC argv, emulation, range check).
 
     \b
     Examples:
@@ -57,6 +72,8 @@ def command(model: str, soc: str, batches: list[int], aipp: str, precision_mode:
       infer-kit atc -m model.onnx --soc Ascend910B3 -b 16 --aipp none --precision-mode must_keep_origin_dtype
       infer-kit atc -m resnet50.onnx --soc Ascend910A --dynamic-batch 1,2,4,8
       infer-kit atc -m resnet50.onnx --soc Ascend910A -b 8 --dynamic-image-size "224,224;256,256"
+      infer-kit atc -m resnet50.onnx --soc Ascend910B3 -b 16 --precision-mode all,int8 --calibration prep/
+      infer-kit atc -m resnet50.onnx --soc Ascend910A -b 16 --keep-dtype /fc/Gemm,OpType::Softmax
     """
     from infer_kit.aipp import parse_assumptions
     from infer_kit.converter import DynamicRequest, compile_om
@@ -70,13 +87,15 @@ def command(model: str, soc: str, batches: list[int], aipp: str, precision_mode:
     artifacts = compile_om(
         model, soc=soc, batch_sizes=batches, aipp=aipp, precision_mode=precision_mode, output=output,
         emulate=True if emulate else None, spec=spec, assumptions=parse_assumptions(assume), force=force,
-        dynamic=dynamic,
+        dynamic=dynamic, keep_dtype=keep_dtype, modify_mixlist=modify_mixlist, calibration=calibration,
+        samples=samples,
     )
     if as_json:
         click.echo(json.dumps([{
             "batch": a.batch, "kind": a.kind, "model_file": str(a.model_file), "manifest": str(a.paths.manifest),
             "atc_script": str(a.paths.atc_script), "argv": a.argv, "layout": a.layout, "reused": a.reused,
             "inputs": [t.to_dict() for t in a.inputs], "outputs": [t.to_dict() for t in a.outputs],
+            "precision_mode": a.precision_mode, "emulation": a.emulation, "range_check": a.range_check,
         } for a in artifacts], indent=2))
         return
     for artifact in artifacts:
@@ -92,8 +111,16 @@ def command(model: str, soc: str, batches: list[int], aipp: str, precision_mode:
         dynamic = _gears(artifact)
         if dynamic:
             click.echo(f"  shapes  {dynamic}")
+        if artifact.emulation:
+            click.echo(f"  compute {artifact.emulation['rule']}")
+        if artifact.range_check:
+            click.echo(f"  range   {artifact.range_check['summary']}")
         click.echo(f"  atc     {artifact.command}")
         click.echo(f"  script  {artifact.paths.atc_script}")
+    # compile_om warns when it checks; an up-to-date artifact's finding is repeated here
+    repeated = {a.precision_mode: a.range_warning for a in artifacts if a.reused and a.range_warning}
+    for warning in repeated.values():
+        click.echo(f"warning: range check {warning}", err=True)
     if any(a.kind == "emulated-om" for a in artifacts):
         click.echo("No CANN here: these are emulated artifacts (ONNX Runtime runs them). On a machine with CANN, "
                    "run the .atc.sh script(s) to build the real .om.")

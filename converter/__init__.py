@@ -1,4 +1,5 @@
-"""Checkpoint -> verified, spec-stamped ONNX (:func:`export_onnx`); ONNX -> batch-sized OM (:func:`compile_om`)."""
+"""Checkpoint -> verified, spec-stamped ONNX (:func:`export_onnx`); ONNX -> batch-sized OM (:func:`compile_om`)
+with every ATC precision mode emulated; INT8 (:func:`quantize_onnx`); per-layer comparison (:func:`compare_layers`)."""
 
 from infer_kit.converter.atc_command import ATC_OPSETS, SOC_VERSIONS
 from infer_kit.converter.checkpoint import CheckpointInfo, load_checkpoint_model
@@ -6,12 +7,21 @@ from infer_kit.converter.compile import CompiledArtifact, compile_om
 from infer_kit.converter.dynamic import DynamicRequest
 from infer_kit.converter.emulate import attach_aipp
 from infer_kit.converter.export import ExportResult, export_onnx
-from infer_kit.converter.precision import ATC_PRECISION_MODES, DEFAULT_PRECISION_MODE
+from infer_kit.converter.layers import LayerComparison, LayerDiff, compare_layers
+from infer_kit.converter.precision import (
+    ALL_MODES,
+    ATC_PRECISION_MODES,
+    DEFAULT_PRECISION_MODE,
+    MODES,
+    PRECISION_MODES,
+    resolve_precision_modes,
+)
+from infer_kit.converter.quantize import QuantizeResult, quantize_onnx
 from infer_kit.converter.sources import SOURCE_NAMES, SOURCES
 
 __all__ = [
-    "ATC_OPSETS", "ATC_PRECISION_MODES", "DEFAULT_PRECISION_MODE", "SOC_VERSIONS", "CheckpointInfo",
-    "CompiledArtifact", "DynamicRequest", "ExportResult", "SOURCES", "SOURCE_NAMES", "attach_aipp", "compile_om",
-    "export_onnx",
-    "load_checkpoint_model",
+    "ALL_MODES", "ATC_OPSETS", "ATC_PRECISION_MODES", "DEFAULT_PRECISION_MODE", "MODES", "PRECISION_MODES",
+    "SOC_VERSIONS", "SOURCES", "SOURCE_NAMES", "CheckpointInfo", "CompiledArtifact", "DynamicRequest",
+    "ExportResult", "LayerComparison", "LayerDiff", "QuantizeResult", "attach_aipp", "compare_layers", "compile_om",
+    "export_onnx", "load_checkpoint_model", "quantize_onnx", "resolve_precision_modes",
 ]

@@ -2,8 +2,9 @@
 
 The argv is the ModelZoo recipe's, token for token (``--framework=5 --input_format=NCHW
 --input_shape="actual_input_1:64,3,224,224" --enable_small_channel=1 --log=error
---soc_version=... --insert_op_conf=...``; ``--precision_mode`` only when it is not ATC's
-default ``force_fp16``), written beside the artifact as ``<base>.atc.sh``.
+--soc_version=... --insert_op_conf=...``; ``--precision_mode`` (or ``--precision_mode_v2`` for a v2
+name) only when it is not ATC's default ``force_fp16``, then ``--keep_dtype`` and ``--modify_mixlist``
+when given), written beside the artifact as ``<base>.atc.sh``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from infer_kit.artifacts import artifact_paths
-from infer_kit.converter.precision import DEFAULT_PRECISION_MODE
+from infer_kit.converter.precision import DEFAULT_PRECISION_MODE, precision_argv
 from infer_kit.errors import InferKitError
 from infer_kit.fsutil import write_text_atomic
 
@@ -85,8 +86,9 @@ def output_bases(model_path: Path, output: str | os.PathLike[str] | None, batch_
 def atc_argv(*, model: str, output: str, input_name: str, batch: int | None, chw: tuple[int, int, int], soc: str,
              aipp_config: str | None = None, precision_mode: str = DEFAULT_PRECISION_MODE,
              log_level: str = "error", shape_argv: Sequence[str] | None = None,
-             input_format: str = "NCHW") -> list[str]:
-    """The ATC argv of the ModelZoo recipe (reference 2.1), token for token.
+             input_format: str = "NCHW", keep_dtype: str | None = None,
+             modify_mixlist: str | None = None) -> list[str]:
+    """The ATC argv of the ModelZoo recipe (reference 2.1), token for token; the precision options after it.
 
     ``shape_argv`` replaces ``--input_shape=...`` for a dynamic-shape compile (the input shape
     with -1 axes, then ``--dynamic_batch_size=...`` and friends, see :mod:`.dynamic`).
@@ -101,8 +103,11 @@ def atc_argv(*, model: str, output: str, input_name: str, batch: int | None, chw
     argv += [f"--log={log_level}", f"--soc_version={soc}"]
     if aipp_config is not None:
         argv.append(f"--insert_op_conf={aipp_config}")
-    if precision_mode != DEFAULT_PRECISION_MODE:
-        argv.append(f"--precision_mode={precision_mode}")
+    argv += precision_argv(precision_mode)
+    if keep_dtype is not None:
+        argv.append(f"--keep_dtype={keep_dtype}")
+    if modify_mixlist is not None:
+        argv.append(f"--modify_mixlist={modify_mixlist}")
     return argv
 
 

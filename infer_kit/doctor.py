@@ -88,7 +88,6 @@ def collect() -> list[Check]:
         _module_version("onnx"),
         _onnxruntime(),
         _module_version("onnxsim"),
-        _optional_module("onnxconverter_common", "onnxconverter_common", "fp16 emulation of ATC precision modes"),
         _atc(),
         _optional_module("ais_bench", "ais_bench", "runs .om models on Ascend (install from the ais_bench repo)"),
         _optional_module("torch_npu", "torch_npu", "trains on Ascend NPUs (pip install torch_npu)"),

@@ -21,6 +21,7 @@ from typing import Any
 from infer_kit.artifacts import TensorDesc
 from infer_kit.errors import InferKitError
 from infer_kit.runtime.base import Runner, with_batch
+from infer_kit.runtime.lowering import session_source
 from infer_kit.workers import cpu_count
 
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
@@ -78,9 +79,17 @@ class OnnxRuntimeRunner(Runner):
         chosen = providers or choose_providers(ort.get_available_providers(), device)
         source: Any = str(path)
         self._real_outputs: list[str] | None = None
+        self.lowered = False
         if dynamic_aipp is not None or expose:
             source = self._rebuilt(Path(path), dynamic_aipp, expose)
         try:
+            # An emulated artifact's rounding casts are kept in ORT's blocked layout (lowering.py): same
+            # values, built here because the optimized graph is specific to this machine. Not for a rebuilt
+            # graph (dynamic AIPP, exposed tensors): those keep every tensor's name.
+            if isinstance(source, str) and chosen == ["CPUExecutionProvider"]:
+                source, self.lowered = session_source(path, threads)
+                if self.lowered:
+                    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
             self._session = ort.InferenceSession(source, sess_options=options, providers=chosen)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

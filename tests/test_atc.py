@@ -131,23 +131,40 @@ def test_emulated_artifacts_are_static_batch_aipp_models_that_onnxruntime_runs(m
 
 
 def test_precision_modes_are_emulated(model):
+    from onnx import numpy_helper
+
+    from infer_kit.converter.rounding import round_bf16, round_fp16
+
     images = np.random.default_rng(1).integers(0, 256, (2, 40, 40, 3), dtype=np.uint8)
+    modes = ["force_fp16", "allow_fp32_to_fp16", "allow_fp32_to_bf16", "must_keep_origin_dtype"]
+    artifacts = compile_om(model, soc="Ascend910A", batch_sizes=[2], emulate=True, precision_mode=modes,
+                           output=model.parent / "p")
+    assert [a.model_file.name for a in artifacts] == [f"p_{mode}.emu.onnx" for mode in modes]  # no collision
     outputs = {}
-    for mode in ("force_fp16", "allow_fp32_to_fp16", "must_keep_origin_dtype"):
-        [artifact] = compile_om(model, soc="Ascend910A", batch_sizes=[2], emulate=True, precision_mode=mode,
-                                output=model.parent / f"p_{mode}")
+    for mode, artifact in zip(modes, artifacts, strict=True):
+        assert artifact.precision_mode == mode
         proto = onnx.load(str(artifact.model_file))
-        types = {init.data_type for init in proto.graph.initializer if init.dims and init.dims[0] > 4}
-        assert types == ({onnx.TensorProto.FLOAT} if mode == "must_keep_origin_dtype" else {onnx.TensorProto.FLOAT16})
+        weights = [numpy_helper.to_array(i) for i in proto.graph.initializer if i.dims and i.dims[0] > 4]
+        rounder = {"force_fp16": round_fp16, "allow_fp32_to_fp16": round_fp16, "allow_fp32_to_bf16": round_bf16}
+        if mode in rounder:  # weights rounded once, kept as float32 values for ONNX Runtime's float32 kernels
+            assert all(np.array_equal(w, rounder[mode](w)) for w in weights)
+            assert artifact.emulation["report"]["weights_rounded"] >= 3
+            assert artifact.range_check["format"] == ("bf16" if "bf16" in mode else "fp16")
+            assert "random image(s)" in artifact.range_check["summary"]  # no calibration folder: says so
+        else:
+            assert artifact.range_check is None and artifact.emulation["format"] is None
+        manifest = read_artifact_manifest(artifact.paths.manifest)
+        assert manifest["precision_emulation"] == artifact.emulation and manifest["precision_mode"] == mode
         session = ort.InferenceSession(str(artifact.model_file), providers=["CPUExecutionProvider"])
         outputs[mode] = session.run(None, {"actual_input_1": images})[0]
         assert outputs[mode].dtype == np.float32
     reference = outputs["must_keep_origin_dtype"]
-    for mode in ("force_fp16", "allow_fp32_to_fp16"):
-        assert not np.array_equal(outputs[mode], reference)  # float16 compute really happens
-        np.testing.assert_allclose(outputs[mode], reference, atol=0.02 * np.abs(reference).max())
+    for mode in ("force_fp16", "allow_fp32_to_fp16", "allow_fp32_to_bf16"):
+        assert not np.array_equal(outputs[mode], reference)  # the rounding really happens
+        np.testing.assert_allclose(outputs[mode], reference, atol=0.03 * np.abs(reference).max())
+    assert "--precision_mode=allow_fp32_to_bf16" in artifacts[2].argv
     with pytest.raises(InferKitError, match="cannot emulate it"):
-        compile_om(model, soc="Ascend910A", batch_sizes=[1], emulate=True, precision_mode="allow_fp32_to_bf16")
+        compile_om(model, soc="Ascend910A", batch_sizes=[1], emulate=True, precision_mode="cube_hif8")
     with pytest.raises(InferKitError, match="Value fp8 for parameter --precision_mode is invalid"):
         compile_om(model, soc="Ascend910A", batch_sizes=[1], emulate=True, precision_mode="fp8")
 
