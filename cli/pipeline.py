@@ -22,7 +22,9 @@ from infer_kit.result_files import OUTFMTS
 @click.option("--limit", type=click.IntRange(min=1), help="[data] only the first N images.")
 @click.option("--soc", help="[atc] soc version, e.g. Ascend910A.")
 @click.option("--batch", callback=int_list(minimum=1, example="1,16"), help="[atc] batch sizes, e.g. 1,16.")
-@click.option("--precision-mode", help="[atc] precision modes, comma-separated.")
+@click.option("--precision-mode", help="[atc] precision modes, comma-separated ('all', 'int8' too).")
+@click.option("--calibration", type=click.Path(file_okay=False),
+              help="[atc] preprocessed images for the range check and INT8 [default: the pipeline's own].")
 @click.option("--emulate/--no-emulate", default=None, help="[atc] force the emulation (or real ATC).")
 @click.option("--outfmt", type=click.Choice(OUTFMTS, case_sensitive=False), help="[run] outfmt.")
 @click.option("--threads", type=click.IntRange(min=1), help="[run] ONNX Runtime threads.")
@@ -66,14 +68,23 @@ def command(config: Path | None, force: bool, **flags: Any) -> None:
     if result.cached:
         click.echo(f"reused: {', '.join(result.cached)}")
     with_torch = any(row.agreement_torch is not None for row in result.rows)
-    click.echo(f"{'row':<28} {'batch':>5} {'top-1 %':>8} {'top-5 %':>8} {'img/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-               f"{'agree %':>8}" + (f" {'torch %':>8}" if with_torch else ""))
+    width = max([28, *(len(row.name) for row in result.rows)])
+    click.echo(f"{'row':<{width}} {'batch':>5} {'top-1 %':>8} {'top-5 %':>8} {'Δtop-1':>7} {'Δtop-5':>7} "
+               f"{'agree %':>8}" + (f" {'torch %':>8}" if with_torch else "")
+               + f" {'img/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
     for row in result.rows:
         agree = "-" if row.agreement is None else f"{row.agreement:.2f}"
         top5 = "-" if row.top5 is None else f"{row.top5:.2f}"
+        d1 = "-" if row.delta_top1 is None else f"{row.delta_top1:+.2f}"
+        d5 = "-" if row.delta_top5 is None else f"{row.delta_top5:+.2f}"
         torch = "" if not with_torch else f" {'-' if row.agreement_torch is None else f'{row.agreement_torch:.2f}':>8}"
-        click.echo(f"{row.name:<28} {row.batch:>5} {row.top1:>8.2f} {top5:>8} {row.images_per_s:>9.1f} "
-                   f"{row.latency_p50_ms:>8.2f} {row.latency_p99_ms:>8.2f} {agree:>8}{torch}")
+        click.echo(f"{row.name:<{width}} {row.batch:>5} {row.top1:>8.2f} {top5:>8} {d1:>7} {d5:>7} {agree:>8}{torch} "
+                   f"{row.images_per_s:>9.1f} {row.latency_p50_ms:>8.2f} {row.latency_p99_ms:>8.2f}")
+    for row in result.rows:
+        if row.range_warning:
+            click.echo(f"warning: range check {row.range_check}", err=True)
+        if row.layers_json:
+            click.echo(f"per-layer comparison ({row.name}, below the agreement gate): {row.layers_json}")
     if result.images:
         _print_images(result)
     for row in result.rows:
@@ -120,6 +131,7 @@ def _merge_flags(raw: dict[str, Any], flags: dict[str, Any], spec: dict[str, Any
     if flags["precision_mode"]:
         put("atc", "precision_modes", [m.strip() for m in flags["precision_mode"].split(",") if m.strip()])
     put("atc", "emulate", flags["emulate"])
+    put("atc", "calibration", str(Path(flags["calibration"]).resolve()) if flags["calibration"] else None)
     put("run", "outfmt", flags["outfmt"].upper() if flags["outfmt"] else None)
     put("run", "threads", flags["threads"])
     put("evaluate", "min_top1", flags["min_top1"])

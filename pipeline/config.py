@@ -27,9 +27,12 @@ limit = 2000                          # optional: the first N images
 [atc]
 soc = "Ascend910A"
 batch_sizes = [1, 16]                 # one row per (batch size, precision mode)
-precision_modes = ["force_fp16"]
+precision_modes = ["force_fp16"]      # any ATC mode, "all" (every distinct one), "int8" (emulated INT8)
 aipp = "auto"                         # auto | none | path/to/config
 emulate = "auto"                      # auto (real ATC when on PATH) | true | false
+calibration = "prep_calib"            # optional: images for the range check and INT8 calibration
+                                      # (default: the pipeline's own float tensors, else its aipp ones)
+samples = 128                         # optional: how many of them INT8 calibrates on
 
 [run]
 outfmt = "BIN"
@@ -54,7 +57,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +107,8 @@ class AtcSection:
     precision_modes: tuple[str, ...] = ("force_fp16",)
     aipp: str = "auto"
     emulate: str | bool = "auto"
+    calibration: Path | None = None
+    samples: int | None = None
 
 
 @dataclass(frozen=True)
@@ -164,7 +169,7 @@ _SECTIONS = {
     "train": TrainSection, "model": ModelSection, "data": DataSection, "atc": AtcSection, "run": RunSection,
     "evaluate": EvaluateSection, "compare": CompareSection, "cluster": ClusterSection,
 }
-_PATH_FIELDS = {"data", "checkpoint", "onnx", "images", "labels"}
+_PATH_FIELDS = {"data", "checkpoint", "onnx", "images", "labels", "calibration"}
 
 
 def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -204,7 +209,7 @@ def config_from_dict(raw: dict[str, Any], *, base: Path, where: str, source: Pat
             f"{where}: [model] spec has unknown key(s) {', '.join(unknown_spec)}",
             hint=f"known: {', '.join(sorted(spec_fields))}",
         )
-    _check_atc(sections["atc"] or AtcSection(), where)
+    atc = _check_atc(sections["atc"] or AtcSection(), where)
     _check_source(model, where)
     run = sections["run"] or RunSection()
     if run.outfmt.upper() not in OUTFMTS:
@@ -230,7 +235,7 @@ def config_from_dict(raw: dict[str, Any], *, base: Path, where: str, source: Pat
         train=sections["train"],
         model=model,
         data=sections["data"],
-        atc=sections["atc"] or AtcSection(),
+        atc=atc,
         run=run,
         evaluate=evaluate,
         compare=compare,
@@ -330,18 +335,20 @@ def _check_source(model: ModelSection, where: str) -> None:
         raise InferKitError(f"{where}: [model] source {model.source!r} is not one of {', '.join(SOURCE_NAMES)}")
 
 
-def _check_atc(atc: AtcSection, where: str) -> None:
-    from infer_kit.converter import ATC_PRECISION_MODES
+def _check_atc(atc: AtcSection, where: str) -> AtcSection:
+    """``atc`` with "all" expanded into the modes it names; unknown modes and bad values refused."""
+    from infer_kit.converter import PRECISION_MODES, resolve_precision_modes
 
     for mode in atc.precision_modes:
-        if mode not in ATC_PRECISION_MODES:
+        if mode != "all" and mode not in PRECISION_MODES:
             raise InferKitError(
-                f"{where}: [atc] precision mode {mode!r} is not one of {', '.join(ATC_PRECISION_MODES)}"
+                f"{where}: [atc] precision mode {mode!r} is not one of all, {', '.join(PRECISION_MODES)}"
             )
     if isinstance(atc.emulate, str) and atc.emulate != "auto":
         raise InferKitError(f"{where}: [atc] emulate must be \"auto\", true or false")
     if len(set(atc.batch_sizes)) != len(atc.batch_sizes):
         raise InferKitError(f"{where}: [atc] batch_sizes has duplicates")
+    return replace(atc, precision_modes=tuple(resolve_precision_modes(list(atc.precision_modes))))
 
 
 def _check_cluster(cluster: ClusterSection, where: str) -> None:

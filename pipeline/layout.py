@@ -10,7 +10,7 @@
     prep/aipp, prep/float      preprocessed tensors (+ manifest.json, label files)
     runs/<row>/, runs/<row>_summary.json   ais_bench-style outputs and summaries
     results/<row>/             result.json (ModelZoo), details.json, compare.json (vs fp32 ONNX),
-                               compare_torch.json (vs eager torch, with [compare] torch = true)
+                               compare_torch.json (vs eager torch, with [compare] torch = true), layers.json
     report.md, report.html, summary.json
 """
 
@@ -89,6 +89,9 @@ class WorkFolder:
 
     def compare_json(self, row: str) -> Path:
         return self.results_dir(row) / "compare.json"
+
+    def layers_json(self, row: str) -> Path:
+        return self.results_dir(row) / "layers.json"
 
     # ---- the report -----------------------------------------------------------------------
     @property

@@ -63,10 +63,12 @@ class ReportData:
     images: list[ImageRow] = field(default_factory=list)  # only for runs of a few images
     stages: list[tuple[str, str, float]] = field(default_factory=list)  # (stage, "ran"|"cached", seconds)
     provenance: dict[str, Any] = field(default_factory=dict)
+    layers: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (row, per-layer comparison JSON)
+    agreement_gate: float | None = None  # percent
 
 
-TABLE_HEADER = ("model", "backend", "batch", "precision", "top-1 %", "top-5 %", "images/s", "p50 ms", "p99 ms",
-                "agree %")
+TABLE_HEADER = ("model", "backend", "batch", "precision", "top-1 %", "top-5 %", "Δ top-1", "Δ top-5", "agree %",
+                "images/s", "p50 ms", "p99 ms")
 TORCH_HEADER = "agree torch %"
 
 
@@ -75,14 +77,19 @@ def table_header(data: ReportData) -> tuple[str, ...]:
     return TABLE_HEADER + ((TORCH_HEADER,) if with_torch else ())
 
 
+def _delta(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.2f}"
+
+
 def table_rows(data: ReportData) -> list[tuple[str, ...]]:
     with_torch = len(table_header(data)) > len(TABLE_HEADER)
     out = []
     for row in data.rows:
         agree = "-" if row.agreement is None else f"{row.agreement:.2f}"
-        cells = (data.model_label, row.backend, str(row.batch), row.precision, f"{row.top1 or 0.0:.2f}",
-                 f"{row.top5 or 0.0:.2f}",
-                 f"{row.images_per_s:.1f}", f"{row.latency_p50_ms:.2f}", f"{row.latency_p99_ms:.2f}", agree)
+        top5 = "-" if row.top5 is None else f"{row.top5:.2f}"
+        cells = (data.model_label, row.backend, str(row.batch), row.precision, f"{row.top1 or 0.0:.2f}", top5,
+                 _delta(row.delta_top1), _delta(row.delta_top5), agree, f"{row.images_per_s:.1f}",
+                 f"{row.latency_p50_ms:.2f}", f"{row.latency_p99_ms:.2f}")
         if with_torch:
             cells += ("-" if row.agreement_torch is None else f"{row.agreement_torch:.2f}",)
         out.append(cells)
@@ -107,6 +114,23 @@ def _image_cells(image: ImageRow, columns: list[str]) -> list[str]:
 IMAGE_HEADER_END = ("same top-1 as fp32 ONNX", "same top-1 as torch")
 
 
+def range_lines(data: ReportData) -> list[tuple[str, str, bool]]:
+    """(row, range check summary, warns) for the rows whose precision mode was checked."""
+    return [(row.name, row.range_check, row.range_warning) for row in data.rows if row.range_check]
+
+
+def layer_lines(name: str, layers: dict[str, Any], shown: int = 5) -> list[str]:
+    """Markdown lines for one per-layer comparison: the first diverging layer and the worst ones."""
+    first = layers.get("first_divergence")
+    lines = [f"first diverging layer: `{first['node']}` ({first['op_type']}) -> `{first['tensor']}`, "
+             f"rel L2 {first['rel_l2']:.3g}" if first else "no layer diverges (no error jump)", ""]
+    worst = sorted(layers.get("layers", []), key=lambda d: -d["rel_l2"])[:shown]
+    lines += ["| tensor | op | cosine | max abs | rel L2 |", "|---|---|---:|---:|---:|"]
+    lines += [f"| `{d['tensor']}` | {d['op_type']} | {d['cosine']:.6f} | {d['max_abs']:.3g} | {d['rel_l2']:.3g} |"
+              for d in worst]
+    return lines
+
+
 def write_report(data: ReportData, md_path: Path, html_path: Path) -> None:
     """Write the Markdown and the self-contained HTML report."""
     write_text_atomic(md_path, render_markdown(data))
@@ -128,6 +152,13 @@ def render_markdown(data: ReportData) -> str:
         lines.append("")
     if data.aipp_config:
         lines += ["AIPP config:", "", "```", data.aipp_config.rstrip(), "```", ""]
+    checks = range_lines(data)
+    if checks:
+        lines += ["## Range check (float16 / bfloat16)", ""]
+        lines += [f"- {'**warning** ' if warns else ''}{name}: {text}" for name, text, warns in checks]
+        lines.append("")
+    for name, layers in data.layers:
+        lines += [f"## Per-layer error: {name} (agreement below the gate)", ""] + layer_lines(name, layers) + [""]
     if data.per_class:
         lines += [f"## Top-1 per class ({data.main_row})", "", "| class | top-1 % | images |", "|---|---:|---:|"]
         lines += [f"| {name} | {acc:.2f} | {count} |" for name, acc, count in data.per_class]
@@ -165,7 +196,15 @@ def render_html(data: ReportData, figures: dict[str, str]) -> str:
         parts.append(f"<details><summary>AIPP config</summary><pre>{esc(data.aipp_config)}</pre></details>")
     if data.images:
         parts.append(_image_table_html(data))
-    for key, caption in (("latency", "Latency per batch"), ("per_class", f"Top-1 per class ({data.main_row})"),
+    checks = range_lines(data)
+    if checks:
+        warn = ' class="warn"'
+        items = "".join(f"<li{warn if warns else ''}>{esc(name)}: {esc(text)}</li>" for name, text, warns in checks)
+        parts.append(f"<h2>Range check (float16 / bfloat16)</h2><ul class=\"range\">{items}</ul>")
+    captions = [(f"layers_{name}", f"Per-layer error of {name} against the fp32 model (agreement below the gate)")
+                for name, _ in data.layers]
+    for key, caption in (("latency", "Latency per batch"), *captions,
+                         ("per_class", f"Top-1 per class ({data.main_row})"),
                          ("misclassified", "Misclassified examples")):
         if key in figures:
             parts.append(f"<figure id=\"{key}\"><img alt=\"{esc(caption)}\" src=\"data:image/png;base64,"
@@ -223,7 +262,7 @@ _CSS = (
     "table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 10px;text-align:right}"
     "th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}"
     "figure{margin:1.5em 0}figure img{max-width:100%}figcaption{color:#555;font-size:90%}"
-    "pre{background:#f7f7f7;padding:1em;overflow:auto}"
+    "pre{background:#f7f7f7;padding:1em;overflow:auto}li.warn{color:#a40000}"
     "table.images td{text-align:left;vertical-align:middle}img.thumb{display:block;max-height:96px}"
 )
 
@@ -235,6 +274,9 @@ def _figures(data: ReportData) -> dict[str, str]:
     figures = {}
     if any(r.latencies_ms for r in data.rows):
         figures["latency"] = _latency_histogram(data.rows)
+    for name, layers in data.layers:
+        if layers.get("layers"):
+            figures[f"layers_{name}"] = _layer_errors(name, layers)
     if data.per_class:
         figures["per_class"] = _per_class_bars(data.per_class)
     if any(m.image is not None and m.image.is_file() for m in data.misclassified):
@@ -263,6 +305,27 @@ def _latency_histogram(rows: list[Row]) -> str:
         ax.set_title(f"{row.name} (batch {row.batch})", fontsize=9)
         ax.set_xlabel("ms per batch")
         ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def _layer_errors(name: str, layers: dict[str, Any]) -> str:
+    """Relative L2 error of every matched tensor in graph order (log scale), the first divergence marked."""
+    import matplotlib.pyplot as plt
+
+    rows = layers["layers"]
+    errors = [max(d["rel_l2"], 1e-9) for d in rows]
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.08 * len(rows)), 3.2))
+    ax.semilogy(range(len(rows)), errors, marker=".", linewidth=1, color="#3b7dd8")
+    first = layers.get("first_divergence")
+    if first:
+        index = next((i for i, d in enumerate(rows) if d["tensor"] == first["tensor"]), None)
+        if index is not None:
+            ax.axvline(index, color="r", linestyle="--", linewidth=1)
+            ax.annotate(f"first divergence: {first['node']}", (index, errors[index]), fontsize=7, color="r",
+                        xytext=(5, 5), textcoords="offset points")
+    ax.set_xlabel("tensor (reference graph order)")
+    ax.set_ylabel("relative L2 error")
+    ax.set_title(f"{name}: per-layer error on {layers.get('samples')} image(s)", fontsize=9)
     return _png(fig)
 
 

@@ -57,6 +57,8 @@ def build_report_data(config: PipelineConfig, work: WorkFolder, spec: Preprocess
         images=images,
         stages=[(o.stage, o.status, o.seconds) for o in outcomes],
         provenance=_provenance(config, work),
+        layers=[(r.name, read_json(r.layers_json, what="layer comparison")) for r in rows if r.layers_json],
+        agreement_gate=None if config.compare.max_disagreement is None else 100 - config.compare.max_disagreement,
     )
 
 
@@ -81,6 +83,16 @@ def _headline(main: Row, rows: list[Row], train_info: dict[str, Any] | None) -> 
     top5 = "" if main.top5 is None else f" / top-5 {main.top5:.2f} %"
     lines = [f"{main.images:,} images: top-1 {main.top1:.2f} %{top5} ({main.name})"]
     agreements = [r.agreement for r in rows if r.agreement is not None]
+    reference = next((r for r in rows if r.is_reference), None)
+    if reference is not None and reference.top1 is not None:
+        deltas = [(r.delta_top1, r.name) for r in rows if r.delta_top1 is not None]
+        if deltas:
+            worst, name = min(deltas)
+            lines.append(f"fp32 ONNX top-1 {reference.top1:.2f} %; the largest loss against it: {worst:+.2f} points "
+                         f"({name})")
+    warned = [r.name for r in rows if r.range_warning]
+    if warned:
+        lines.append(f"range check: tensors leave the float16/bfloat16 range in {', '.join(warned)} (see below)")
     if agreements:
         lines.append(f"every row agrees with the fp32 ONNX model on the top-1 of at least {min(agreements):.2f} % "
                      "of the images")

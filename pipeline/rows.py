@@ -45,6 +45,11 @@ class Row:
     agreement: float | None = None  # percent of images whose top-1 equals the reference's
     result_json: Path | None = None
     agreement_torch: float | None = None  # ... equals eager torch's
+    delta_top1: float | None = None  # percentage points against the fp32 reference row
+    delta_top5: float | None = None
+    range_check: str | None = None   # the range check's summary (float16/bfloat16 modes)
+    range_warning: bool = False      # a tensor overflows or flushes to zero
+    layers_json: Path | None = None  # the per-layer comparison, made when the row misses its agreement gate
 
     @property
     def is_reference(self) -> bool:
@@ -74,6 +79,13 @@ class Row:
             agreement_torch=100 * versus_torch["top1_agreement"] if versus_torch else None,
         )
 
+    def against(self, reference: Row | None) -> Row:
+        """This row with its top-1/top-5 deltas against the fp32 ``reference`` row."""
+        if reference is None or self.is_reference or self.top1 is None or reference.top1 is None:
+            return self
+        top5 = (self.top5 - reference.top5) if self.top5 is not None and reference.top5 is not None else None
+        return replace(self, delta_top1=self.top1 - reference.top1, delta_top5=top5)
+
     def record(self) -> dict[str, Any]:
         """The row as ``summary.json`` holds it."""
         return {
@@ -82,5 +94,8 @@ class Row:
             "images_per_s": self.images_per_s, "compute_images_per_s": self.compute_images_per_s,
             "latency_p50_ms": self.latency_p50_ms, "latency_p99_ms": self.latency_p99_ms,
             "latencies_ms": self.latencies_ms, "agreement": self.agreement, "agreement_torch": self.agreement_torch,
+            "delta_top1": self.delta_top1, "delta_top5": self.delta_top5, "range_check": self.range_check,
+            "range_warning": self.range_warning,
+            "layers_json": str(self.layers_json) if self.layers_json is not None else None,
             "result_json": str(self.result_json) if self.result_json is not None else None,
         }

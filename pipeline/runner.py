@@ -17,13 +17,13 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from infer_kit.artifacts import describe_model
 from infer_kit.console import log
-from infer_kit.converter import export_onnx
+from infer_kit.converter import compare_layers, export_onnx
 from infer_kit.errors import InferKitError
 from infer_kit.fsutil import atomic_write, read_json, write_json_atomic
 from infer_kit.gates import raise_for_failures
@@ -238,27 +238,48 @@ class _Pipeline:
         key, _ = self.stage("stamp spec", {"source": source_key, "spec": spec.to_dict()}, [target], body)
         return key, target, spec, info
 
-    def atc(self, model_key: str, model_path: Path) -> list[tuple[str, Row]]:
+    def atc(self, model_key: str, model_path: Path, calibration: tuple[str, Path] | None) -> list[tuple[str, Row]]:
+        """One artifact per (precision mode, batch size); the range check and INT8 read ``calibration``."""
         atc = self.config.atc
         aipp_payload = atc.aipp if atc.aipp in ("auto", "none") else file_fingerprint(atc.aipp)
         compiled = []
         for precision in atc.precision_modes:
             for batch in atc.batch_sizes:
                 name = f"bs{batch}_{precision}"
+                # INT8 is always emulated: on a device it is AMCT's job, which infer-kit does not run
+                emulate = True if precision == "int8" else self.config.emulate_flag()
                 payload = {"model": model_key, "soc": atc.soc, "batch": batch, "precision": precision,
-                           "aipp": aipp_payload, "emulate": atc.emulate}
+                           "aipp": aipp_payload, "emulate": emulate if precision == "int8" else atc.emulate,
+                           "calibration": calibration[0] if calibration else None, "samples": atc.samples}
                 manifest = self.work.artifact_manifest(name)
                 key, pending = self.task(f"atc {name}", payload, [manifest], compile_row, model_path,
                                          self.work.artifact_base(name), soc=atc.soc, batch=batch,
-                                         precision=precision, aipp=atc.aipp, emulate=self.config.emulate_flag())
+                                         precision=precision, aipp=atc.aipp, emulate=emulate,
+                                         calibration=calibration[1] if calibration else None, samples=atc.samples)
                 compiled.append((key, name, manifest, batch, precision, pending))
         rows = []
         for key, name, manifest, batch, precision, pending in compiled:
             pending.result()  # the row's layout is its artifact's
             description = describe_model(manifest)
             backend = "OM (Ascend)" if description.kind == "om" else "emulated OM (ORT)"
-            rows.append((key, Row(name, manifest, description.layout or "float", batch, precision, backend)))
+            check = (description.manifest or {}).get("range_check") or {}
+            warns = any(f.get("kind") in ("overflow", "underflow") for f in check.get("findings", []))
+            rows.append((key, Row(name, manifest, description.layout or "float", batch, precision, backend,
+                                  range_check=check.get("summary"), range_warning=warns)))
         return rows
+
+    def layers(self, row: Row, row_key: str, reference_key: str, prep_key: str, prep: Path) -> Path:
+        """The per-layer comparison of a row that missed its agreement gate against the fp32 model."""
+        out = self.work.layers_json(row.name)
+        payload = {"model": row_key, "reference": reference_key, "inputs": prep_key, "samples": LAYER_SAMPLES}
+
+        def body(resume: bool) -> dict[str, Any]:
+            result = compare_layers(self.work.model, row.model, prep, samples=LAYER_SAMPLES, output=out)
+            first = result.first
+            return {"first": first.tensor if first else None, "layers": len(result.layers)}
+
+        self.stage(f"layers {row.name}", payload, [out], body, clear=[out])
+        return out
 
     def preprocess(self, layout: str, spec: PreprocessSpec) -> tuple[str, Path]:
         data = self.config.data
@@ -344,7 +365,11 @@ def run_pipeline(config: PipelineConfig, *, force: bool = False) -> PipelineResu
     trained = pipe.train()
     model_key, model_path, spec, model_info = pipe.export(trained)
     pipe.spec = spec
-    rows = pipe.atc(model_key, model_path)
+    # the tensors first: the range check and INT8 calibration read them
+    layouts = {"float" if config.atc.aipp == "none" else "aipp"}
+    layouts |= {"float"} if config.compare.reference or config.compare.torch else set()
+    preps = {layout: pipe.preprocess(layout, spec) for layout in sorted(layouts)}
+    rows = pipe.atc(model_key, model_path, _calibration(config, preps))
     if config.compare.reference:
         rows.append((model_key, Row(REFERENCE_ROW, model_path, "float", max(config.atc.batch_sizes), "fp32",
                                     "ONNX Runtime")))
@@ -356,7 +381,8 @@ def run_pipeline(config: PipelineConfig, *, force: bool = False) -> PipelineResu
                               "source": config.model.source, "num_classes": config.model.num_classes})
         rows.append((torch_key, Row(TORCH_ROW, pipe.checkpoint[1], "float", max(config.atc.batch_sizes), "fp32",
                                     "torch (eager)")))
-    preps = {layout: pipe.preprocess(layout, spec) for layout in sorted({row.layout for _, row in rows})}
+    for layout in sorted({row.layout for _, row in rows} - set(preps)):
+        preps[layout] = pipe.preprocess(layout, spec)
     labels = _labels(config, pipe.prep_info)
 
     planned = []
@@ -385,6 +411,15 @@ def run_pipeline(config: PipelineConfig, *, force: bool = False) -> PipelineResu
     measured = [row.measured(read_json(work.run_summary(row.name), what="run summary"), evaluation, comparison,
                              work.result_json(row.name), torch_results.get(row.name))
                 for row, evaluation, comparison in results]
+    reference = next((row for row in measured if row.name == REFERENCE_ROW), None)
+    measured = [row.against(reference) for row in measured]
+    gate = config.compare.max_disagreement
+    row_keys = {row.name: key for key, row in rows}
+    for i, row in enumerate(measured):  # where a row loses agreement, say which layer is to blame
+        emulated = describe_model(row.model).kind == "emulated-om" if not row.is_reference else False
+        if gate is not None and row.agreement is not None and row.agreement < 100 - gate and emulated:
+            prep_key, prep = preps[row.layout]
+            measured[i] = replace(row, layers_json=pipe.layers(row, row_keys[row.name], model_key, prep_key, prep))
     per_image = _per_image(work, measured)
     data = build_report_data(config, work, spec, model_info, measured, pipe.outcomes, labels, pipe.prep_info,
                              pipe.train_info, per_image)
@@ -405,6 +440,17 @@ def _per_image(work: WorkFolder, rows: list[Row]) -> dict[str, dict[str, Any]] |
     if not rows or (rows[0].images or 0) > PER_IMAGE_LIMIT:
         return None
     return {row.name: predictions(work.run_dir(row.name), top=1, limit=PER_IMAGE_LIMIT) for row in rows}
+
+
+LAYER_SAMPLES = 8  # images the per-layer comparison of a row below its gate runs on
+
+
+def _calibration(config: PipelineConfig, preps: dict[str, tuple[str, Path]]) -> tuple[str, Path] | None:
+    """(key, folder) of the images the range check and INT8 read: [atc] calibration, else the float tensors,
+    else the aipp ones."""
+    if config.atc.calibration is not None:
+        return folder_fingerprint(config.atc.calibration), config.atc.calibration
+    return preps.get("float") or preps.get("aipp")
 
 
 def _labels(config: PipelineConfig, prep_info: dict[str, dict[str, Any]]) -> Path:

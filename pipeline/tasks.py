@@ -17,9 +17,9 @@ from infer_kit.spec import PreprocessSpec
 
 
 def compile_row(resume: bool, model: Path, base: Path, *, soc: str, batch: int, precision: str, aipp: str,
-                emulate: bool | None) -> dict[str, Any]:
+                emulate: bool | None, calibration: Path | None = None, samples: int | None = None) -> dict[str, Any]:
     artifact = compile_om(model, soc=soc, batch_sizes=[batch], aipp=aipp, precision_mode=precision, output=base,
-                          emulate=emulate, force=True)[0]
+                          emulate=emulate, force=True, calibration=calibration, samples=samples)[0]
     return {"kind": artifact.kind, "manifest": str(artifact.paths.manifest)}
 
 

@@ -211,3 +211,44 @@ def test_a_larger_crop_than_the_checkpoints_resize_exports(tmp_path, digits):
     model = describe_model(result.work_dir / "model.onnx")
     assert model.inputs[0].shape[1:] == (3, 20, 20) and (model.spec.resize, model.spec.crop) == (24, 20)
     assert result.rows[0].images == 4
+
+
+@pytest.mark.slow
+def test_precision_sweep_has_one_row_per_mode_and_blames_the_layer(tmp_path, digits):
+    """``precision_modes = ["all", "int8"]``: one row per mode. A planted underflow (the classifier's
+    logits ~1e-9, below float16's smallest subnormal) costs every float16 row its agreement: the range
+    check names the Gemm, and the per-layer comparison finds it first diverging."""
+    torch.manual_seed(0)
+    model = create_model("test_resnet", num_classes=10)
+    with torch.no_grad():
+        model.fc.weight.zero_()
+        model.fc.bias.zero_()
+        model.fc.weight[9] = 1e-10  # float32: class 9 wins; float16: every logit flushes to 0, class 0 wins
+    checkpoint = tmp_path / "tiny_logits.pth"
+    torch.save({"arch": "test_resnet", "state_dict": model.state_dict()}, checkpoint)
+    raw = _raw(tmp_path / "work", digits, checkpoint, atc={"batch_sizes": [4], "precision_modes": ["all", "int8"]},
+               compare={"max_disagreement": 0.0})
+    result = run_pipeline(config_from_dict(raw, base=tmp_path, where="test"))
+    from infer_kit.converter import ALL_MODES
+
+    assert [row.name for row in result.rows] == [f"bs4_{mode}" for mode in (*ALL_MODES, "int8")] + [REFERENCE_ROW]
+    reference = result.rows[-1]
+    fp16_rows = {"bs4_force_fp16", "bs4_allow_fp32_to_fp16", "bs4_cube_fp16in_fp32out", "bs4_allow_mix_precision_fp16"}
+    for row in result.rows[:-1]:
+        assert row.delta_top1 == pytest.approx(row.top1 - reference.top1) and row.images_per_s > 0
+        if row.name in fp16_rows:
+            assert row.agreement == 0 and row.range_warning and "/fc/Gemm (Gemm)" in row.range_check
+            layers = json.loads(row.layers_json.read_text())
+            assert layers["first_divergence"]["node"] == "/fc/Gemm"
+        else:
+            assert row.agreement == 100 and row.layers_json is None and not row.range_warning
+    assert result.rows[0].range_check and result.rows[3].range_check is None  # must_keep_origin_dtype: float32
+    manifest = json.loads((tmp_path / "work" / "om" / "model_bs4_int8.manifest.json").read_text())
+    assert manifest["calibration"]["folder"] == str(tmp_path / "work" / "prep" / "float")  # the pipeline's tensors
+    assert {f.split(":")[0] for f in result.gate_failures} == fp16_rows
+    md = result.report_md.read_text()
+    assert "## Range check (float16 / bfloat16)" in md and "first diverging layer: `/fc/Gemm`" in md
+    assert "| Δ top-1 | Δ top-5 | agree % | images/s |" in md
+    parser = _Tags()
+    parser.feed(result.report_html.read_text())
+    assert any(tag == "figure" and attrs.get("id") == "layers_bs4_force_fp16" for tag, attrs in parser.tags)
