@@ -5,7 +5,7 @@ ONNX Runtime images/s of:
 
 * the plain float ONNX model on already-normalised float32 batches (the baseline);
 * the emulated artifact with AIPP in front, ``must_keep_origin_dtype`` (float32 compute);
-* the emulated artifact with AIPP in front, ``force_fp16`` (ATC's default; float16 compute);
+* the emulated artifact with AIPP in front, ``force_fp16`` (ATC's default: float16 operands and results);
 * the AIPP subgraph alone (ONNX) and the numpy reference of the same arithmetic;
 
 and times ``compile_om`` for both precision modes. Rounds alternate between the cases and

@@ -31,7 +31,7 @@ from infer_kit.errors import InferKitError
               help="A preprocessed folder (float or aipp layout): images for the range check and INT8 "
                    "calibration. Without it the range check uses random images.")
 @click.option("--samples", type=click.IntRange(min=1),
-              help="Images taken from --calibration [default: 16 for the range check, 128 for INT8].")
+              help="Images taken from --calibration [default: 8 for the range check, 128 for INT8].")
 @click.option("-o", "--output", help="Output base like ATC's --output (no suffix); '{batch}' is replaced. "
                                      "Default: <model dir>/<model stem>_bs{batch}.")
 @click.option("--emulate", is_flag=True, help="Write emulated artifacts even when atc is on PATH.")

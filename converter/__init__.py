@@ -14,6 +14,8 @@ from infer_kit.converter.precision import (
     DEFAULT_PRECISION_MODE,
     MODES,
     PRECISION_MODES,
+    apply_precision_mode,
+    mode_table_markdown,
     resolve_precision_modes,
 )
 from infer_kit.converter.quantize import QuantizeResult, quantize_onnx
@@ -22,6 +24,7 @@ from infer_kit.converter.sources import SOURCE_NAMES, SOURCES
 __all__ = [
     "ALL_MODES", "ATC_OPSETS", "ATC_PRECISION_MODES", "DEFAULT_PRECISION_MODE", "MODES", "PRECISION_MODES",
     "SOC_VERSIONS", "SOURCES", "SOURCE_NAMES", "CheckpointInfo", "CompiledArtifact", "DynamicRequest",
-    "ExportResult", "LayerComparison", "LayerDiff", "QuantizeResult", "attach_aipp", "compare_layers", "compile_om",
-    "export_onnx", "load_checkpoint_model", "quantize_onnx", "resolve_precision_modes",
+    "ExportResult", "LayerComparison", "LayerDiff", "QuantizeResult", "apply_precision_mode", "attach_aipp",
+    "compare_layers", "compile_om", "export_onnx", "load_checkpoint_model", "mode_table_markdown", "quantize_onnx",
+    "resolve_precision_modes",
 ]

@@ -58,15 +58,17 @@ class TensorRange:
         import numpy as np
 
         a = np.abs(values.astype(np.float32, copy=False)).ravel()
-        finite = a[np.isfinite(a)]
+        if a.size == 0:
+            return
         self.count += a.size
-        self.max_abs = max(self.max_abs, float(finite.max(initial=0.0)), float("inf") if finite.size < a.size else 0.0)
-        nz = a[a > 0]
-        self.nonzero += nz.size
+        self.max_abs = max(self.max_abs, float(np.nanmax(a)) if not np.isnan(a).all() else 0.0)
+        self.nonzero += int(np.count_nonzero(a))
+        small = a[a < LIMITS[FP16][1]]  # every float16 and bfloat16 subnormal or flushed value is in here
+        small = small[small > 0]
         for fmt, (big, normal, tiny) in LIMITS.items():
-            self.over[fmt] += int(np.count_nonzero(a > big))
-            self.flush[fmt] += int(np.count_nonzero(nz <= tiny))
-            self.subnormal[fmt] += int(np.count_nonzero((nz > tiny) & (nz < normal)))
+            self.over[fmt] += int(np.count_nonzero(a > big)) if self.max_abs > big else 0
+            self.flush[fmt] += int(np.count_nonzero(small <= tiny))
+            self.subnormal[fmt] += int(np.count_nonzero((small > tiny) & (small < normal)))
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ aipp = "auto"                         # auto | none | path/to/config
 emulate = "auto"                      # auto (real ATC when on PATH) | true | false
 calibration = "prep_calib"            # optional: images for the range check and INT8 calibration
                                       # (default: the pipeline's own float tensors, else its aipp ones)
-samples = 128                         # optional: how many of them INT8 calibrates on
+samples = 128                         # optional: how many of them (default: 8 for the range check, 128 for INT8)
 
 [run]
 outfmt = "BIN"

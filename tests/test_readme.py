@@ -88,3 +88,10 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
 @pytest.mark.parametrize("section", ["make demo", "make test"])
 def test_readme_shows_the_two_commands(section):
     assert section in README.read_text()
+
+
+def test_readme_precision_mode_table_is_the_code_table():
+    """The README shows the one table of ATC precision modes the code uses (converter/precision.py MODES)."""
+    from infer_kit.converter import mode_table_markdown
+
+    assert mode_table_markdown() in README.read_text()
