@@ -273,10 +273,16 @@ def _keep_dtype_file(keep: KeepDtype, given: Any, model_path: Path, out_dir: Pat
     return path
 
 
+def _network_chw(plan: _Plan) -> tuple[int, int, int]:
+    """C, H, W of the source network's input (its own H and W where static; the compiled ones where not)."""
+    m = plan.model_in
+    return (m.channels or 3, m.height or plan.input_hw[0], m.width or plan.input_hw[1])
+
+
 def _calibration(plan: _Plan, limit: int) -> SampleSet:
     assert plan.calibration is not None
-    chw = (plan.model_in.channels or 3, *plan.input_hw)
-    return folder_samples(plan.calibration, chw=chw, spec=plan.spec, op=plan.op, limit=limit,
+    op = plan.op if plan.op is not None and plan.op.mode == "static" else None
+    return folder_samples(plan.calibration, chw=_network_chw(plan), spec=plan.spec, op=op, limit=limit,
                           assumptions=plan.assumptions, strict_limit=plan.samples is not None)
 
 
@@ -451,7 +457,7 @@ def _reusable(paths: ArtifactPaths, manifest: dict[str, Any], force: bool) -> tu
 def _samples(plan: _Plan, limit: int) -> SampleSet:
     if plan.calibration is not None:
         return _calibration(plan, limit)
-    return random_samples(limit, (plan.model_in.channels or 3, *plan.input_hw), plan.spec)
+    return random_samples(limit, _network_chw(plan), plan.spec)
 
 
 def _range_check(plan: _Plan) -> dict[str, Any] | None:
