@@ -54,13 +54,8 @@ def list_input_files(folder: str | os.PathLike[str]) -> list[Path]:
 
 
 def split_input_arg(value: str | Sequence[str | os.PathLike[str]]) -> list[Path]:
-    if isinstance(value, str):
-        items: list[Any] = value.split(",")
-    elif isinstance(value, os.PathLike):
-        items = [value]
-    else:
-        items = list(value)
-    paths = [Path(os.fspath(item).strip()) for item in items if os.fspath(item).strip()]
+    """``--input`` as paths: a comma list, one path, or a sequence of them."""
+    paths = [Path(item) for item in typed_inputs(value)]
     if not paths:
         raise InferKitError("--input is empty", hint="give a folder (or one per model input, comma-separated)")
     return paths

@@ -9,7 +9,7 @@ engine two of its steps change:
   :class:`ClusterRunner` with what the first actor's runner says (batch, inputs, outputs);
 * instead of executing the batches here, :meth:`ClusterRun.execute` checks that those nodes write
   the result folder, warms the actors up, and spreads tasks of whole batches over them; each
-  actor runs ``stage.execute`` on its batches (its own reader and writer threads: the outputs go
+  actor runs ``execute.execute`` on its batches (its own reader and writer threads: the outputs go
   to the shared folder atomically, under the same names, with the same bytes). Only the figures
   come back.
 
@@ -150,7 +150,7 @@ class ClusterRun:
     """``run``'s compute on a Ray cluster: :meth:`open`, then :meth:`execute` once, then :meth:`close`."""
 
     options: RayOptions
-    execute_job: Callable[..., WorkerStats]  # stage.execute: (runner, job) -> WorkerStats
+    execute_job: Callable[..., WorkerStats]  # execute.execute: (runner, job) -> WorkerStats
     connection: Connection | None = None
     nodes: list[NodeInfo] = field(default_factory=list)
     actors: dict[str, _Actor] = field(default_factory=dict)

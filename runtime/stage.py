@@ -14,6 +14,9 @@ Order of work, so that nothing is computed before every check has passed:
    modes run one ``.npy`` per inference at its own shape);
 5. write ``OUT/NAME_summary.json`` beside the folder.
 
+Step 4 for one device is :mod:`infer_kit.runtime.execute`; the result folder, its run record and
+what a resume skips are :mod:`infer_kit.runtime.result_folder`.
+
 Several devices (``--device 0,1``) run as ais_bench runs them: one worker process per device,
 each on every input (or its ``--divide_input`` share), into ``OUT/NAME/device{id}_{i}/`` with a
 summary each (:mod:`infer_kit.runtime.devices`); ``split_devices`` keeps infer-kit's own mode,
@@ -25,17 +28,15 @@ of a Ray cluster takes tasks of whole batches into one folder, as one machine wr
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from infer_kit.artifacts import (
-    FOLDER_MANIFEST,
     ModelDescription,
     TensorDesc,
     artifact_paths,
@@ -44,33 +45,27 @@ from infer_kit.artifacts import (
     read_folder_manifest,
 )
 from infer_kit.cluster import RayOptions, check_engine
-from infer_kit.console import log, progress
+from infer_kit.console import log
 from infer_kit.errors import BackendUnavailable, InferKitError
 from infer_kit.fsutil import (
     check_output_dir,
     check_output_file,
-    read_json,
-    remove_stale_partials,
     sha256_file,
-    write_json_atomic,
 )
-from infer_kit.labels import image_key
 from infer_kit.locks import hold
-from infer_kit.result_files import check_outfmt, output_filename
+from infer_kit.result_files import check_outfmt
 from infer_kit.run_summary import build_summary, summary_path, write_run_summary
 from infer_kit.runtime.base import Runner, choose_backend, open_runner
 from infer_kit.runtime.devices import device_folder, divide_files, end_lines
-from infer_kit.runtime.dynamic import DymRequest, RunShapes, check_file_shapes, check_output_sizes, resolve_shapes
+from infer_kit.runtime.dynamic import DymRequest, RunShapes, resolve_shapes
+from infer_kit.runtime.execute import collect_profile, execute, execute_lanes, run_worker, runner_options
 from infer_kit.runtime.inputs import (
     INPUT_SUFFIXES,
     PURE_INFER_NAME,
     Batch,
-    BatchReader,
     check_file_sizes,
     parse_shard,
     plan_batches,
-    pure_feeds,
-    read_batch_input,
     resolve_input_files,
     shard_range,
     shown_lists,
@@ -78,13 +73,19 @@ from infer_kit.runtime.inputs import (
     split_input_arg,
 )
 from infer_kit.runtime.jobs import WorkerJob, WorkerStats
-from infer_kit.runtime.output_writer import OutputWriter, existing_outputs
 from infer_kit.runtime.ray_run import ClusterRun
+from infer_kit.runtime.result_folder import (
+    check_collisions,
+    prepare_result_dir,
+    result_paths,
+    run_identity,
+    side_file,
+    split_done,
+)
 from infer_kit.spec import PreprocessSpec
 from infer_kit.workers import cpu_count, process_pool
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".tar", ".ckpt", ".pyth")
-PREFETCH_BATCHES = 4
 RUN_MODES = ("array", "files", "tensor", "full")
 MAX_PIPELINE_THREADS = 64
 
@@ -217,7 +218,7 @@ def run(model: Any, inputs: str | Sequence[str | os.PathLike[str]] | None = None
     with contextlib.ExitStack() as stack:
         if len(devices) > 1 and not split_devices:
             return _run_devices(stack, model, inputs, options)
-        result_dir, result_summary = _result_paths(output, output_dirname)
+        result_dir, result_summary = result_paths(output, output_dirname)
         return _run(stack, model, inputs, result_dir, result_summary, options, cluster)
 
 
@@ -255,10 +256,10 @@ def _prepare(model: Any, options: _Options, devices: list[int], *, planning: boo
     if cluster is not None:  # the cluster's actors open it (an .om does not open on a CPU-only head)
         if hasattr(model_ref, "forward"):
             raise InferKitError("an in-memory torch module runs on this machine only", hint="drop --engine ray")
-        runner = cluster.open(backend, model_ref, {**_runner_options(options.batchsize, 0, options.threads,
+        runner = cluster.open(backend, model_ref, {**runner_options(options.batchsize, 0, options.threads,
                                                                      options.arch), **runner_extra}, inputs)
         return _Prepared(description, label, backend, model_ref, shapes, runner, extra, options.threads)
-    runner = open_runner(backend, model_ref, **_runner_options(options.batchsize, devices[0], worker_threads,
+    runner = open_runner(backend, model_ref, **runner_options(options.batchsize, devices[0], worker_threads,
                                                                options.arch), **runner_extra)
     return _Prepared(description, label, backend, model_ref, shapes, runner, extra, worker_threads)
 
@@ -347,21 +348,21 @@ def _run(stack: contextlib.ExitStack, model: Any, inputs: Any, result_dir: Path 
         _log_debug(prepared, options, devices[0])
         lists, shown = _input_lists(inputs, runner.inputs, prepared.description, options, prepared.shapes)
         batches, files_total = _batches(lists, shown, runner.inputs, options, prepared.shapes)
-        identity = _identity(prepared.description, prepared.model_ref, inputs, batches, options.outfmt, batch,
+        identity = run_identity(prepared.description, prepared.model_ref, inputs, batches, options.outfmt, batch,
                              options.shard, prepared.backend, _variant(options))
         lock = None
         if result_dir is not None:  # every check passed: from here on the folder is this run's alone
-            lock = stack.enter_context(hold(_side_file(result_dir, ".lock"), what=f"result folder {result_dir}"))
-        done = _prepare_result_dir(result_dir, options.resume, options.outfmt, identity, options.replace_outputs)
+            lock = stack.enter_context(hold(side_file(result_dir, ".lock"), what=f"result folder {result_dir}"))
+        done = prepare_result_dir(result_dir, options.resume, options.outfmt, identity, options.replace_outputs)
         shown_dir = _shown_dir(options, result_dir)
-        todo, skipped, skipped_info = _split_done(batches, done, len(runner.outputs), options.outfmt, options,
-                                                  shown_dir)
+        todo, skipped, skipped_info = split_done(batches, done, len(runner.outputs), options.outfmt,
+                                                 options.pipeline_threads > 0, shown_dir)
         _log_plan(inputs, runner, batches, todo, skipped)
         job = _job(prepared, options, devices[0], todo, result_dir, shown_dir, inputs)
         if cluster is not None:
             stats = cluster.execute(job, lock)
         elif options.pipeline_threads:
-            stats = [_execute_pipeline(runner, job)]
+            stats = [execute_lanes(runner, job)]
         elif len(devices) == 1:
             stats = [execute(runner, job, show_progress=True)]
         else:
@@ -371,7 +372,7 @@ def _run(stack: contextlib.ExitStack, model: Any, inputs: Any, result_dir: Path 
             stats = _run_workers(job, devices, lock)
     finally:
         runner.close()
-    _collect_profile(runner, stats)
+    collect_profile(runner, stats)
     info = _info(runner, prepared, job, stats, files_total, skipped, options, devices, result_dir, summary_file)
     if cluster is not None:
         info.update(engine="ray", ray=cluster.info())
@@ -411,16 +412,17 @@ def _run_devices(stack: contextlib.ExitStack, model: Any, inputs: Any, options: 
         runner.close()
     lock = None
     if base_dir is not None:
-        lock = stack.enter_context(hold(_side_file(base_dir, ".lock"), what=f"result folder {base_dir}"))
+        lock = stack.enter_context(hold(side_file(base_dir, ".lock"), what=f"result folder {base_dir}"))
         base_dir.mkdir(parents=True, exist_ok=True)
     jobs, skipped_infos, skipped_counts, folders = [], [], [], []
     for index, (device, (batches, _)) in enumerate(zip(devices, planned, strict=True)):
         folder = base_dir / device_folder(device, index) if base_dir is not None else None
-        identity = _identity(prepared.description, prepared.model_ref, inputs, batches, options.outfmt, batch,
+        identity = run_identity(prepared.description, prepared.model_ref, inputs, batches, options.outfmt, batch,
                              options.shard, prepared.backend, {**_variant(options), "device": [device, index]})
-        done = _prepare_result_dir(folder, options.resume, options.outfmt, identity, options.replace_outputs)
+        done = prepare_result_dir(folder, options.resume, options.outfmt, identity, options.replace_outputs)
         shown_dir = _shown_dir(options, folder, device_folder(device, index))
-        todo, skipped, skipped_info = _split_done(batches, done, n_outputs, options.outfmt, options, shown_dir)
+        todo, skipped, skipped_info = split_done(batches, done, n_outputs, options.outfmt, options.pipeline_threads > 0,
+                                                 shown_dir)
         job = replace(_job(prepared, options, device, todo, folder, shown_dir, inputs), inputs=inputs_desc)
         jobs.append(job)
         skipped_infos.append(skipped_info)
@@ -505,179 +507,6 @@ def _log_debug(prepared: _Prepared, options: _Options, device: int) -> None:
         log.info(line)
 
 
-def execute(runner: Runner, job: WorkerJob, *, show_progress: bool = False) -> WorkerStats:
-    """Warm up, then read -> infer -> write every batch of ``job`` with ``runner``."""
-    stats = WorkerStats(job.device)
-    if not job.batches:
-        return stats
-    dumper = _dumper(job)
-    if job.per_file is not None:
-        return _execute_per_file(runner, job, stats, dumper, show_progress)
-    writer = _writer(job)
-    if job.pure_data_type is not None:
-        feeds = pure_feeds(job.inputs, job.pure_data_type)
-        source: Any = _pure_source(job.batches[0], feeds)
-        first = feeds
-    else:
-        first_batch = job.batches[0]
-        first = [read_batch_input(files, desc, first_batch.size)
-                 for files, desc in zip(first_batch.files, job.inputs, strict=True)]
-        source = BatchReader(job.batches, job.inputs, depth=PREFETCH_BATCHES)
-    try:
-        for _ in range(job.warmup_count):
-            runner.infer(first)
-            if dumper is not None:
-                dumper.write(getattr(runner, "last_tensors", None))
-        runner.reset_timings()
-        start = time.perf_counter()
-        stats.start_time = time.time()
-        label = {"full": "Inference Processing full"}.get(job.run_mode, f"Inference {job.run_mode} Processing")
-        bar = progress(source, total=len(job.batches), desc=label, unit="batch",
-                       disable=None if show_progress else True)
-        held: list[tuple[Batch, list[Any]]] = []
-        if job.run_mode == "full":  # ais_bench loads every batch first, runs them all, then writes
-            loaded = list(bar)
-            bar = loaded
-        for batch, feeds in bar:
-            for _ in range(job.loop):
-                outputs = runner.infer(feeds)
-                if dumper is not None:
-                    dumper.write(getattr(runner, "last_tensors", None))
-            check_output_sizes(outputs, job.output_sizes)
-            stats.extra.setdefault("output_shapes", [list(getattr(o, "shape", ())) for o in outputs])
-            if job.run_mode == "full":
-                held.append((batch, outputs))
-            elif writer is not None:
-                writer.submit(batch, outputs)
-            stats.images += batch.real
-            stats.padded += batch.padded
-            stats.batches += 1
-        stats.end_time = time.time()
-        for batch, outputs in held:
-            if writer is not None:
-                writer.submit(batch, outputs)
-        if writer is not None:
-            writer.close()
-            stats.filesinfo = writer.filesinfo
-        stats.wall_time_s = time.perf_counter() - start
-    except BaseException:
-        if isinstance(source, BatchReader):
-            source.close()
-        if writer is not None:
-            writer.abort()
-        raise
-    finally:
-        if dumper is not None:
-            dumper.close()
-    timings = runner.timings()
-    stats.compute_ms, stats.h2d_ms, stats.d2h_ms = timings.compute_ms, timings.h2d_ms, timings.d2h_ms
-    return stats
-
-
-def _writer(job: WorkerJob) -> OutputWriter | None:
-    if not job.write_outputs or job.result_dir is None:
-        return None
-    return OutputWriter(job.result_dir, job.outfmt, depth=PREFETCH_BATCHES, axis=job.output_axis,
-                        shown=job.shown_dir)
-
-
-def _dumper(job: WorkerJob) -> Any:
-    if job.dump is None:
-        return None
-    from infer_kit.runtime.dump import DumpWriter
-
-    return DumpWriter(job.dump)
-
-
-def _execute_per_file(runner: Runner, job: WorkerJob, stats: WorkerStats, dumper: Any,
-                      show_progress: bool) -> WorkerStats:
-    """ais_bench's auto modes: each ``.npy`` is one inference at its own shape (a gear, or inside the range)."""
-    import numpy as np
-
-    writer = _writer(job)
-    names = [desc.name for desc in job.inputs]
-
-    def load(batch: Batch) -> list[Any]:
-        feeds = []
-        for files in batch.files:
-            try:
-                feeds.append(np.load(files[0], allow_pickle=False))
-            except (OSError, ValueError) as exc:
-                raise InferKitError(f"cannot read input file {files[0]}: {exc}") from None
-        shapes = [tuple(int(d) for d in f.shape) for f in feeds]
-        check_file_shapes(job.dynamic, names, shapes, job.per_file or "shape", str(batch.files[0][0]))
-        runner.set_input_shapes(shapes)
-        return feeds
-
-    try:
-        first = load(job.batches[0])
-        for _ in range(job.warmup_count):
-            runner.infer(first)
-        runner.reset_timings()
-        start = time.perf_counter()
-        stats.start_time = time.time()
-        for batch in progress(job.batches, total=len(job.batches), desc="Inference array Processing", unit="file",
-                              disable=None if show_progress else True):
-            feeds = load(batch)
-            for _ in range(job.loop):
-                outputs = runner.infer(feeds)
-                if dumper is not None:
-                    dumper.write(getattr(runner, "last_tensors", None))
-            check_output_sizes(outputs, job.output_sizes)
-            stats.extra.setdefault("output_shapes", [list(getattr(o, "shape", ())) for o in outputs])
-            stats.batch_sizes.append(int(feeds[0].shape[0]) if feeds and feeds[0].ndim else 1)
-            if writer is not None:
-                writer.submit(batch, outputs)
-            stats.images += 1
-            stats.batches += 1
-        stats.end_time = time.time()
-        if writer is not None:
-            writer.close()
-            stats.filesinfo = writer.filesinfo
-        stats.wall_time_s = time.perf_counter() - start
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
-    finally:
-        if dumper is not None:
-            dumper.close()
-    timings = runner.timings()
-    stats.compute_ms, stats.h2d_ms, stats.d2h_ms = timings.compute_ms, timings.h2d_ms, timings.d2h_ms
-    return stats
-
-
-def _execute_pipeline(runner: Runner, job: WorkerJob) -> WorkerStats:
-    """``--pipeline``: this runner and ``--threads`` - 1 more, one lane each."""
-    from infer_kit.runtime.pipeline_mode import execute_pipeline
-
-    runners = [runner]
-    options = _runner_options(job.batch, job.device, job.threads, job.arch)
-    try:
-        for _ in range(job.pipeline_threads - 1):
-            runners.append(open_runner(job.backend, job.model, **options, **dict(job.runner_options)))
-        return execute_pipeline(runners, job)
-    finally:
-        for extra in runners[1:]:
-            extra.close()
-
-
-def run_worker(job: WorkerJob) -> WorkerStats:
-    """Entry point of one device's worker process."""
-    runner = open_runner(job.backend, job.model, **_runner_options(job.batch, job.device, job.threads, job.arch),
-                         **dict(job.runner_options))
-    with runner:
-        stats = _execute_pipeline(runner, job) if job.pipeline_threads else execute(runner, job)
-    _collect_profile(runner, [stats])
-    return stats
-
-
-def _collect_profile(runner: Runner, stats: list[WorkerStats]) -> None:
-    profile = getattr(runner, "profile_file", None)
-    if profile and stats and "profile" not in stats[0].extra:
-        stats[0].extra["profile"] = profile
-
-
 def _profile_lines(stats: list[WorkerStats], prepared: _Prepared) -> list[str]:
     lines: list[str] = []
     for worker in stats:
@@ -691,12 +520,6 @@ def _profile_lines(stats: list[WorkerStats], prepared: _Prepared) -> list[str]:
         lines += format_profile(ops)
         lines.append(f"[INFO] profile: {profile} (ONNX Runtime trace), {per_node}, {per_type}")
     return lines
-
-
-def _runner_options(batch: int | None, device: int, threads: int | None, arch: str | None) -> dict[str, Any]:
-    """The options a run gives its runner: the ones the user set (a runner refuses any it does not take)."""
-    options = {"batch": batch, "device": device, "threads": threads, "arch": arch}
-    return {key: value for key, value in options.items() if value is not None}
 
 
 def _run_workers(job: WorkerJob, devices: list[int], lock: Path | None) -> list[WorkerStats]:
@@ -731,10 +554,6 @@ def _cluster(engine: str, address: str | None, ray_options: RayOptions | None, i
             raise InferKitError(f"{flag} runs on this machine only: --engine ray does not spread it",
                                 hint=f"drop {flag} or --engine ray")
     return ClusterRun((ray_options or RayOptions()).with_address(address), execute)
-
-
-def _pure_source(batch: Batch, feeds: list[Any]) -> Iterator[tuple[Batch, list[Any]]]:
-    yield batch, feeds
 
 
 def _summary(skipped_info: dict[int, Any], stats: list[WorkerStats], options: _Options, info: dict[str, Any],
@@ -798,7 +617,7 @@ def _input_lists(inputs: Any, model_inputs: Sequence[TensorDesc], description: M
         if raw is not None:
             raise InferKitError(f"{raw} is not a .npy file: the auto dynamic-shape modes take each file's shape from "
                                 "its .npy header", hint="save the inputs with np.save")
-    _check_collisions(lists[0], options.pipeline_threads > 0)
+    check_collisions(lists[0], options.pipeline_threads > 0)
     return lists, shown_lists(inputs, lists)
 
 
@@ -876,156 +695,6 @@ def _warn_count(expected: int, folder: Path) -> None:
     if found != expected:
         log.warning(f"{folder}/manifest.json records {expected} file(s) but the folder holds {found}: "
                     "was 'infer-kit preprocess' interrupted? (rerun it with --resume)")
-
-
-def _check_collisions(files: Sequence[Path], pipeline: bool = False) -> None:
-    from infer_kit.runtime.pipeline_mode import pipeline_output_name
-
-    seen: dict[str, Path] = {}
-    for path in files:
-        key = pipeline_output_name(path, 0, "bin")[: -len("_0.bin")] if pipeline else image_key(path.name)
-        if key in seen:
-            raise InferKitError(
-                f"input files {seen[key].name} and {path.name} would write the same outputs ({key}_0...)",
-                hint="outputs are named after the file name up to its first '.'; rename one of them",
-            )
-        seen[key] = path
-
-
-def _result_paths(output: Any, output_dirname: str | None) -> tuple[Path | None, Path | None]:
-    if output is None:
-        return None, None
-    name = output_dirname or time.strftime("%Y_%m_%d-%H_%M_%S")
-    if not name or Path(name).name != name or name in (".", ".."):
-        raise InferKitError(f"--output-dirname {name!r} must be a plain folder name")
-    out = check_output_dir(output, what="--output")
-    result_dir = check_output_dir(out / name, what="result folder")
-    return result_dir, check_output_file(summary_path(result_dir), what="run summary")
-
-
-def _side_file(result_dir: Path, suffix: str) -> Path:
-    """A hidden file beside ``OUT/NAME`` (never inside: the folder holds outputs only, as scorers expect)."""
-    return result_dir.parent / f".{result_dir.name}{suffix}"
-
-
-def _identity(description: ModelDescription, model_ref: Any, inputs: Any, batches: list[Batch], outfmt: str,
-              batch: int, shard: tuple[int, int] | None, backend: str, variant: dict[str, Any]) -> dict[str, Any]:
-    """What made a result folder's outputs: a resume must match it exactly, or it would mix two runs."""
-    model_file = None if hasattr(model_ref, "forward") else Path(model_ref)
-    files = hashlib.sha256()
-    for planned in batches:
-        for slot in range(planned.real):
-            for per_input in planned.files:
-                path = per_input[slot]
-                files.update(f"{Path(path).resolve()}\0{_size(path)}\n".encode())
-    manifests = {}
-    for folder in ([] if inputs is None else [p for p in split_input_arg(inputs) if p.is_dir()]):
-        manifest = folder / FOLDER_MANIFEST
-        manifests[str(folder.resolve())] = sha256_file(manifest) if manifest.is_file() else None
-    return {
-        "model": str(model_file.resolve()) if model_file else "<module>",
-        "model_sha256": sha256_file(model_file) if model_file and model_file.is_file() else None,
-        "backend": backend,
-        "batch": batch,
-        "outfmt": outfmt,
-        "shard": list(shard) if shard else None,
-        "input_files": files.hexdigest(),
-        "input_manifests": manifests,
-        "variant": variant,
-    }
-
-
-def _size(path: Path) -> int:
-    try:
-        return Path(path).stat().st_size
-    except OSError:
-        return -1
-
-
-def _prepare_result_dir(result_dir: Path | None, resume: bool, outfmt: str, identity: dict[str, Any],
-                        replace_outputs: bool = False) -> set[str]:
-    """Create the result folder; the names already in it (resume, same run only), or refuse a used one.
-
-    ``replace_outputs`` (a ``--dymShape_range`` sweep's later shapes) writes over what is there.
-    """
-    if result_dir is None:
-        return set()
-    existing = existing_outputs(result_dir)
-    if replace_outputs:
-        result_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(_side_file(result_dir, ".run.json"), identity)
-        return set()
-    if existing and not resume:
-        raise InferKitError(
-            f"result folder {result_dir} already holds {len(existing)} file(s)",
-            hint="pass --resume to finish that run, or choose another --output-dirname",
-        )
-    foreign = sorted(n for n in existing if not n.endswith("." + outfmt.lower()))
-    if resume and foreign:
-        raise InferKitError(
-            f"cannot resume into {result_dir} with --outfmt {outfmt}: it holds other files, e.g. {foreign[0]}",
-            hint="resume with the interrupted run's --outfmt, or choose another --output-dirname",
-        )
-    record = _side_file(result_dir, ".run.json")
-    if resume and existing:
-        _check_same_run(record, identity, result_dir)
-    if resume and result_dir.is_dir():
-        removed = remove_stale_partials(result_dir)
-        if removed:
-            log.info(f"removed {removed} partial file(s) an interrupted run left in {result_dir}")
-    try:
-        result_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InferKitError(f"cannot create result folder {result_dir}: {exc.strerror}") from None
-    write_json_atomic(record, identity)
-    return existing
-
-
-_IDENTITY_WORDS = {"model": "another model file", "model_sha256": "another model (its sha256 differs)",
-                   "backend": "another backend", "batch": "another batch size", "outfmt": "another --outfmt",
-                   "shard": "another --shard", "input_files": "other input files",
-                   "input_manifests": "inputs preprocessed differently (their manifest differs)",
-                   "variant": "other ais_bench options (dynamic shapes, --aipp_config, --output_batchsize_axis or "
-                              "--pipeline)"}
-
-
-def _check_same_run(record: Path, identity: dict[str, Any], result_dir: Path) -> None:
-    """Refuse to resume into outputs that another run (model, inputs, options) wrote."""
-    if not record.is_file():
-        raise InferKitError(
-            f"cannot resume into {result_dir}: there is no record of the run that wrote its outputs ({record.name})",
-            hint="choose another --output-dirname, or delete the folder to run again",
-        )
-    written = read_json(record, what="run record")
-    differ = [key for key in _IDENTITY_WORDS if written.get(key) != identity.get(key)]
-    if differ:
-        raise InferKitError(
-            f"cannot resume into {result_dir}: its outputs were written by a run with "
-            f"{', '.join(_IDENTITY_WORDS[key] for key in differ)}",
-            hint="resume with the interrupted run's model, inputs and options, or choose another --output-dirname",
-        )
-
-
-def _split_done(batches: list[Batch], done: set[str], n_outputs: int, outfmt: str, options: _Options,
-                shown_dir: str | None = None) -> tuple[list[Batch], int, dict[int, dict[str, list[str]]]]:
-    """Batches still to run; samples skipped; their filesinfo. A batch is redone whole unless complete."""
-    if not done:
-        return batches, 0, {}
-    from infer_kit.runtime.pipeline_mode import pipeline_output_name
-
-    name_of = pipeline_output_name if options.pipeline_threads else output_filename
-    todo, skipped, info = [], 0, {}
-    for batch in batches:
-        names = [[name_of(key, i, outfmt) for i in range(n_outputs)] for key in batch.keys]
-        if all(name in done for per_file in names for name in per_file):
-            skipped += batch.real
-            for slot, per_file in enumerate(names):
-                info[batch.index * batch.size + slot] = {
-                    "infiles": [batch.shown_name(j, slot) for j in range(len(batch.files))],
-                    "outfiles": [os.path.join(shown_dir, name) if shown_dir else name for name in per_file]}
-        else:
-            todo.append(batch)
-    return todo, skipped, info
 
 
 def _log_plan(inputs: Any, runner: Runner, batches: list[Batch], todo: list[Batch], skipped: int) -> None:
