@@ -16,6 +16,9 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,demo]'
+	@# pycls's own EffNet writes the EfficientNet-B3 seed's checkpoints in tests/test_sources_live.py. Without
+	@# --no-deps it would pull opencv-python (60+ MB), which its EffNet never imports.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps 'pycls==0.1.1' 'yacs==0.1.8'
 	@touch $@
 
 test: $(STAMP)

@@ -1,8 +1,9 @@
 """Checkpoints written in the test by the source frameworks themselves, where they are installed.
 
-Neither is a dependency: pycls 0.1.1 declares opencv-python (60+ MB) although its EffNet never
-imports it (``pip install --no-deps pycls==0.1.1 yacs`` is enough), and MindSpore is an 800 MB
-wheel. The committed fixtures (test_sources.py) always run; these run where the package is.
+pycls 0.1.1 declares opencv-python (60+ MB) although its EffNet never imports it, so it is not in
+the test extra: ``make test`` installs it with ``--no-deps`` (with yacs), and CI runs the pycls
+test. MindSpore is an 800 MB wheel and no dependency: its test runs where it is installed. The
+committed fixtures (test_sources.py) always run.
 """
 
 from __future__ import annotations
