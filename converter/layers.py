@@ -171,7 +171,7 @@ def compare_layers(reference: str | os.PathLike[str], target: str | os.PathLike[
     """
     import numpy as np
 
-    from infer_kit.aipp import parse_config
+    from infer_kit.aipp import parse_config, resolve_geometry, source_shape
     from infer_kit.converter.samples import folder_samples
     from infer_kit.metadata import load_onnx
 
@@ -204,9 +204,17 @@ def compare_layers(reference: str | os.PathLike[str], target: str | os.PathLike[
         raise InferKitError(f"input folder {sample_set.folder} holds {sample_set.layout} tensors but "
                             f"{target_desc.path.name} takes {want} tensors",
                             hint=f"preprocess for it: 'infer-kit preprocess SRC DST --for {target_desc.path}'")
-    if ref_in.dtype != "float32" and aipp_front:
+    if ref_in.dtype != "float32":
         raise InferKitError(f"the reference {ref_desc.path.name} takes {ref_in.dtype} input",
-                            hint="give the float32 ONNX model as the reference")
+                            hint="give the float32 ONNX model as the reference (first), the artifact second")
+    if not aipp_front and target_in.dtype != "float32":
+        raise InferKitError(f"{target_desc.path.name} takes {target_in.dtype} input and has no AIPP front "
+                            "infer-kit's emulation built", hint="compare an .emu.onnx, an .int8.onnx or a float32 ONNX")
+    target_chw = _static_chw(target_in)
+    if not aipp_front and target_chw is not None and target_chw != network_chw:
+        raise InferKitError(f"the reference {ref_desc.path.name} takes {'x'.join(map(str, network_chw))} images "
+                            f"and {target_desc.path.name} {'x'.join(map(str, target_chw))}",
+                            hint="compare a model with the artifact built from it")
     pairs = match_tensors(ref_model, target_model)
     if not pairs:
         raise InferKitError(f"no tensor of {ref_desc.path.name} has a counterpart in {target_desc.path.name}",
@@ -229,11 +237,15 @@ def compare_layers(reference: str | os.PathLike[str], target: str | os.PathLike[
     log.info("comparing %d tensor pair(s) of %s and %s on %s", len(pairs), ref_desc.path.name, target_desc.path.name,
              sample_set.describe())
     dtype = np.uint8 if aipp_front else np.float32
+    # one file's tensor (the target's own input shape may leave H and W dynamic)
+    item = tuple(source_shape(op, resolve_geometry(op, network_chw[1:]))) if op is not None else network_chw
     for raw, real in sample_set.raw_batches(batch):
-        feed = raw.view(dtype).reshape((batch, *target_in.shape[1:]))
-        b_values = dict(zip(target_outputs, target_session.run(target_outputs, {target_in.name: feed}), strict=True))
+        feed = raw.view(dtype).reshape((batch, *item))
+        b_values = dict(zip(target_outputs, _run(target_session, target_outputs, {target_in.name: feed},
+                                                 target_desc.path), strict=True))
         ref_feed = b_values[AIPP_OUTPUT.format(target_in.name)] if aipp_front else feed
-        a_values = dict(zip(ref_outputs, ref_session.run(ref_outputs, {ref_in.name: ref_feed}), strict=True))
+        a_values = dict(zip(ref_outputs, _run(ref_session, ref_outputs, {ref_in.name: ref_feed}, ref_desc.path),
+                            strict=True))
         for (r, t), acc in accumulators.items():
             if r in a_values and t in b_values:
                 acc.add(a_values[r][:real], b_values[t][:real])
@@ -257,6 +269,23 @@ def compare_layers(reference: str | os.PathLike[str], target: str | os.PathLike[
     return result
 
 
+def _run(session: Any, names: list[str], feed: dict[str, Any], path: Path) -> list[Any]:
+    try:
+        return list(session.run(names, feed))
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidArgument types
+        text = str(exc).strip()
+        first = text.splitlines()[0][:300] if text else type(exc).__name__
+        raise InferKitError(f"ONNX Runtime cannot run {path.name} on the inputs: {first}",
+                            hint="compare a model with the artifact built from it, on a folder preprocessed "
+                                 "for the artifact") from None
+
+
+def _static_chw(desc: Any) -> tuple[int, int, int] | None:
+    if desc.dtype == "float32" and len(desc.shape) == 4 and all(d for d in desc.shape[1:]):
+        return (int(desc.shape[1]), int(desc.shape[2]), int(desc.shape[3]))
+    return None
+
+
 def _single_input(model: onnx.ModelProto, path: Path) -> tuple[Any]:
     inputs, _ = onnx_io(model)
     if len(inputs) != 1:
@@ -267,8 +296,9 @@ def _single_input(model: onnx.ModelProto, path: Path) -> tuple[Any]:
 def _network_chw(ref_in: Any, target_in: Any, target_desc: Any) -> tuple[int, int, int]:
     """C, H, W of the network's float input (the reference's, else the target's, else the spec's crop)."""
     for desc in (ref_in, target_in):
-        if desc.dtype == "float32" and len(desc.shape) == 4 and all(d for d in desc.shape[1:]):
-            return (int(desc.shape[1]), int(desc.shape[2]), int(desc.shape[3]))
+        chw = _static_chw(desc)
+        if chw is not None:
+            return chw
     spec = target_desc.spec
     if spec is None:
         raise InferKitError(f"cannot tell the input size of {target_desc.path.name}", hint="give a model with a spec")

@@ -73,3 +73,37 @@ def test_layers_match_through_aipp_rounding_and_int8(tmp_path, cli):
     mixed = cli("compare", "--layers", path, artifacts[0].model_file, "--input", float_prep, "--labels", "x")
     assert mixed.exit_code == 1 and "--labels compare runs, not --layers" in mixed.stderr
     assert TINY_SPEC.crop == 32
+
+
+def test_models_that_do_not_fit_together_are_one_line_and_dynamic_sizes_run(tmp_path, cli):
+    import io
+
+    import torch
+    from onnx import TensorProto, helper
+    from test_atc_support import export_model, tiny_torch_model
+
+    from infer_kit.spec import PreprocessSpec
+
+    path, _ = tiny_classifier(tmp_path)
+    prep = _float_folder(tmp_path / "prep", np.random.default_rng(2).standard_normal((3, 3, 32, 32)))  # no manifest
+    # a target whose H and W are dynamic: the files' size comes from the reference
+    buffer = io.BytesIO()
+    torch.onnx.export(tiny_torch_model(), torch.zeros(2, 3, 32, 32), buffer, dynamo=False, opset_version=11,
+                      input_names=["actual_input_1"], output_names=["output1"],
+                      dynamic_axes={"actual_input_1": {0: "n", 2: "h", 3: "w"}, "output1": {0: "n"}})
+    (tmp_path / "dyn.onnx").write_bytes(buffer.getvalue())
+    same = compare_layers(path, tmp_path / "dyn.onnx", prep)
+    assert same.samples == 3 and same.first is None and all(d.rel_l2 < 1e-6 for d in same.layers)
+    # another input size than the reference's
+    export_model(tiny_torch_model(), tmp_path / "small.onnx", PreprocessSpec(resize=32, crop=28))
+    small = cli("compare", "--layers", path, tmp_path / "small.onnx", "--input", prep)
+    assert small.exit_code == 1 and "takes 3x32x32 images and small.onnx 3x28x28" in small.stderr, small.stderr
+    # the artifact given first: a uint8 reference
+    graph = helper.make_graph([helper.make_node("Cast", ["x"], ["y"], to=TensorProto.FLOAT)], "u8",
+                              [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 32, 32, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 32, 32, 3])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(tmp_path / "u8.onnx"))
+    for args in ((tmp_path / "u8.onnx", path), (path, tmp_path / "u8.onnx")):
+        swapped = cli("compare", "--layers", *args, "--input", prep)
+        assert swapped.exit_code == 1 and "takes uint8 input" in swapped.stderr, swapped.stderr
+        assert swapped.stderr.count("\n") == 1 and "internal error" not in swapped.stderr
