@@ -228,8 +228,13 @@ def quantize_onnx(model: str | os.PathLike[str], calibration: str | os.PathLike[
     model_path = Path(model)
     out = Path(output) if output else model_path.with_name(model_path.stem + ".int8.onnx")
     check_output_file(out, what="quantized model")
+    if out.exists() and model_path.exists() and out.samefile(model_path):
+        raise InferKitError(f"the quantized model would overwrite the float32 model {model_path}",
+                            hint="give another -o, e.g. " + model_path.stem + ".int8.onnx")
     proto = load_onnx(model_path)
     where = model_path.name
+    if is_quantized(proto):  # before the calibration folder is read
+        raise InferKitError(f"{where} is already quantized", hint="give the float32 model")
     source = model_input(proto, where)
     spec = spec or read_model_info(proto, path=str(model_path)).spec
     hw = resolve_input_hw(source, (spec.crop, spec.crop) if spec else None, where)

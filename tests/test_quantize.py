@@ -136,3 +136,18 @@ def test_int8_artifacts_put_aipp_in_front_of_the_quantized_network(tmp_path, fol
     install_fake_atc(tmp_path, monkeypatch)
     with pytest.raises(InferKitError, match="INT8 on Ascend is the job of AMCT"):
         compile_om(path, soc="Ascend910A", batch_sizes=[2], precision_mode="int8", calibration=folders["aipp"])
+
+
+def test_quantize_never_overwrites_its_source_and_refuses_a_quantized_model_first(tmp_path, folders, cli):
+    path, _ = tiny_classifier(tmp_path)
+    before = path.read_bytes()
+    over = cli("quantize", path, "--calibration", folders["float"], "-o", tmp_path / "." / path.name)
+    assert over.exit_code == 1 and "would overwrite the float32 model" in over.stderr, over.stderr
+    assert path.read_bytes() == before
+    quantized = quantize_onnx(path, folders["float"], output=tmp_path / "q.onnx").path
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    again = cli("quantize", quantized, "--calibration", empty)
+    assert again.exit_code == 1 and "q.onnx is already quantized: give the float32 model" in again.stderr, \
+        again.stderr
+    assert "calibrating" not in again.stderr
