@@ -463,7 +463,7 @@ def _samples(plan: _Plan, limit: int) -> SampleSet:
 def _range_check(plan: _Plan) -> dict[str, Any] | None:
     """The overflow/underflow check of ``plan``'s mode (float16/bfloat16 modes), computed once per call."""
     from infer_kit.converter.graphs import name_nodes
-    from infer_kit.converter.precision import held_formats
+    from infer_kit.converter.precision import held_formats, keep_through_folding
     from infer_kit.converter.range_check import range_report, scan_ranges
     from infer_kit.converter.rounding import fold_batchnorm
 
@@ -478,11 +478,11 @@ def _range_check(plan: _Plan) -> dict[str, Any] | None:
         batch = plan.model_in.batch or 4
         log.info("range check: running the float32 model on %s", sample_set.describe())
         stats = scan_ranges(folded, plan.model_in.name, _exact_batches(sample_set, batch))
-        plan.shared["scan"] = (folded, sample_set, stats)
+        plan.shared["scan"] = (folded, sample_set, stats, keep_through_folding(plan.keep_dtype, named, folded))
     key = f"range:{mode}"
     if key not in plan.shared:
-        folded, sample_set, stats = plan.shared["scan"]
-        report = range_report(stats, held_formats(folded, mode, keep_dtype=plan.keep_dtype, mixlist=plan.mixlist),
+        folded, sample_set, stats, keep = plan.shared["scan"]
+        report = range_report(stats, held_formats(folded, mode, keep_dtype=keep, mixlist=plan.mixlist),
                               mode=mode, samples=sample_set)
         if report is not None and report.warns:
             log.warning("range check %s", report.summary())

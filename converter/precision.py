@@ -179,6 +179,16 @@ def check_keep_dtype(keep: KeepDtype, model: onnx.ModelProto, where: str) -> Non
                             f"({', '.join(missing[:3])})", hint=hint)
 
 
+def keep_through_folding(keep: KeepDtype, original: onnx.ModelProto, folded: onnx.ModelProto) -> KeepDtype:
+    """``keep`` for the BN-folded graph: a kept BatchNormalization folded into its Conv keeps that Conv (the
+    fused operator computes the BatchNormalization; without this the entry would keep nothing)."""
+    outputs = {node.output[0] for node in original.graph.node
+               if node.op_type == "BatchNormalization" and node.output and keep.matches(node)}
+    convs = {node.name for node in folded.graph.node
+             if node.op_type == "Conv" and node.output and node.output[0] in outputs}
+    return KeepDtype(keep.names | convs, keep.types) if convs else keep
+
+
 def read_mixlist(value: str | os.PathLike[str] | dict[str, Any] | None) -> dict[str, Any] | None:
     """A ``--modify_mixlist`` JSON (file or parsed), checked for its shape."""
     if value is None:
@@ -313,6 +323,7 @@ def apply_precision_mode(model: onnx.ModelProto, mode: str, *, keep_dtype: KeepD
     if row.low is None:
         return work, EmulationReport(float32_nodes=len(work.graph.node))
     folded, count = fold_batchnorm(work)
+    keep_dtype = keep_through_folding(keep_dtype, work, folded)
     policies = node_policies(folded, mode, keep_dtype=keep_dtype, mixlist=mixlist)
     by_name = {node.name: policy for node, policy in zip(folded.graph.node, policies, strict=True)}
     emulated, report = emulate_low_precision(folded, _lookup(by_name), fold_bn=False, residual=residual,

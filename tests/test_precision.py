@@ -140,6 +140,21 @@ def test_keep_dtype_names_and_types(tmp_path):
     assert node_policies(folded, "must_keep_origin_dtype", keep_dtype=ir_type)[0].is_float32
 
 
+def test_a_kept_batchnorm_keeps_the_conv_it_is_folded_into():
+    rng = np.random.default_rng(0)
+    model, _ = residual_net(rng)
+    x = fixed_point_input(rng)
+    outputs, conv1_weights = {}, {}
+    for keep in ("bn1", "conv1", None):
+        emulated, report = apply_precision_mode(model, "force_fp16", keep_dtype=keep_dtype_from(keep))
+        outputs[keep] = run(emulated, {"x": x})[0]
+        assert report.float32_nodes == (0 if keep is None else 1)
+        conv1_weights[keep] = next(n.input[1] for n in emulated.graph.node if n.name == "conv1")
+    np.testing.assert_array_equal(outputs["bn1"], outputs["conv1"])
+    assert conv1_weights["bn1"] == conv1_weights["conv1"] == "w1__bnfold"  # the folded weights, not rounded
+    assert conv1_weights[None].endswith("__wfp16")
+
+
 def test_mixlist_edits_move_types_between_lists():
     white, black = mixed_lists({"black-list": {"to-add": ["Conv2D"]}, "white-list": {"to-add": ["SoftmaxV2"]}})
     assert "Conv" in black and "Conv" not in white and "Softmax" in white and "Softmax" not in black
