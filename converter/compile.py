@@ -196,6 +196,11 @@ def compile_om(model: str | os.PathLike[str], *, soc: str, batch_sizes: Sequence
     keep = keep_dtype_from(keep_dtype)
     check_keep_dtype(keep, source, where)
     mixlist = read_mixlist(modify_mixlist)
+    if mixlist is not None and not any(MODES[m].canonical.startswith("allow_mix_precision") for m in modes):
+        raise InferKitError(f"--modify-mixlist edits the mixed-precision lists, and no mode asked for "
+                            f"({', '.join(modes)}) uses them",
+                            hint="add --precision-mode allow_mix_precision (or allow_mix_precision_bf16), "
+                                 "or drop --modify-mixlist")
     fallback_hw = (spec.crop, spec.crop) if spec else None
     dyn = None
     if request.given:

@@ -154,6 +154,9 @@ def parse_keep_dtype(entries: Iterable[str], where: str = "--keep-dtype") -> Kee
     return KeepDtype(frozenset(names), frozenset(types))
 
 
+KEEP_DTYPE_SUFFIXES = (".cfg", ".txt", ".conf", ".list")  # a --keep-dtype value with these is a file, not a name
+
+
 def keep_dtype_from(value: str | os.PathLike[str] | Sequence[str] | KeepDtype | None) -> KeepDtype:
     """An ATC keep_dtype file, a comma list (``conv1,OpType::Softmax``), a list of entries, or None."""
     if value is None:
@@ -164,6 +167,9 @@ def keep_dtype_from(value: str | os.PathLike[str] | Sequence[str] | KeepDtype | 
         path = Path(value)
         if path.is_file():
             return parse_keep_dtype(read_text(path, what="keep_dtype file").splitlines(), where=str(path))
+        if "," not in str(value) and path.suffix.lower() in KEEP_DTYPE_SUFFIXES:
+            raise InferKitError(f"keep_dtype file not found: {value}",
+                                hint="give an existing file, or operator names separated by commas")
         return parse_keep_dtype(str(value).split(","))
     return parse_keep_dtype(value)
 

@@ -190,3 +190,24 @@ def test_lowering_keeps_markers_or_falls_back(tmp_path, caplog, monkeypatch):
     with caplog.at_level(logging.WARNING, logger="infer_kit"):
         source, lowered = session_source(path, 1)
     assert not lowered and source == str(path) and "removed 1 of" in caplog.text
+
+
+def test_flags_that_would_change_nothing_are_refused(tmp_path):
+    import onnx
+
+    from infer_kit.converter import compile_om
+
+    with pytest.raises(InferKitError, match="keep_dtype file not found: missing.cfg"):
+        keep_dtype_from("missing.cfg")
+    assert keep_dtype_from("conv1,cfg.txt").names == {"conv1", "cfg.txt"}  # a list stays names
+    model, _ = residual_net(np.random.default_rng(0))
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    mixlist = tmp_path / "mix.json"
+    mixlist.write_text('{"black-list": {"to-add": ["Conv2D"]}}')
+    with pytest.raises(InferKitError, match=r"no mode asked for \(force_fp16, allow_fp32_to_bf16\) uses them"):
+        compile_om(tmp_path / "m.onnx", soc="Ascend910A", batch_sizes=[2], aipp="none", emulate=True,
+                   precision_mode="force_fp16,allow_fp32_to_bf16", modify_mixlist=mixlist, range_check=False)
+    assert not list(tmp_path.glob("*.emu.onnx"))
+    [artifact] = compile_om(tmp_path / "m.onnx", soc="Ascend910A", batch_sizes=[2], aipp="none", emulate=True,
+                            precision_mode="allow_mix_precision", modify_mixlist=mixlist, range_check=False)
+    assert any(a.startswith("--modify_mixlist=") for a in artifact.argv)
