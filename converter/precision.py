@@ -274,10 +274,6 @@ def precision_argv(mode: str) -> list[str]:
     return [f"{row.flag}={mode}"]
 
 
-def is_low_precision(mode: str) -> bool:
-    return precision_mode(mode).low is not None
-
-
 def node_policies(model: onnx.ModelProto, mode: str, *, keep_dtype: KeepDtype = KeepDtype(),
                   mixlist: dict[str, Any] | None = None) -> list[Policy]:
     """One :class:`Policy` per node of ``model`` (in graph order) for ATC ``mode``."""

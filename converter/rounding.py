@@ -65,7 +65,6 @@ if TYPE_CHECKING:
     import onnx
 
 FP32, FP16, BF16 = "fp32", "fp16", "bf16"
-LOW_FORMATS = (FP16, BF16)
 ONNX_TYPE = {FP16: ONNX_FLOAT16, BF16: ONNX_BFLOAT16}
 FORMAT_NAMES = {FP32: "float32", FP16: "float16", BF16: "bfloat16"}
 
