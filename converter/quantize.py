@@ -178,7 +178,10 @@ def quantize_proto(model: onnx.ModelProto, samples: SampleSet, *, method: str = 
     with tempfile.TemporaryDirectory() as tmp:
         src, out, cache = (os.path.join(tmp, name) for name in ("prepared.onnx", "int8.onnx", "ranges.json"))
         onnx.save(prepared, src)
-        calibrate(prepared, _reader(samples, source.name, source.batch), cache, method=method)
+        # the histogram methods stack each tensor's per-feed outputs: every feed must have one shape, so a
+        # dynamic-batch model is fed one image at a time (same histogram); minmax takes any batch
+        feed_batch = source.batch or (None if method == "minmax" else 1)
+        calibrate(prepared, _reader(samples, source.name, feed_batch), cache, method=method)
         try:
             quantize_static(src, out, None, quant_format=QuantFormat.QDQ, per_channel=per_channel,
                             reduce_range=False, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,

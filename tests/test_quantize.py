@@ -151,3 +151,15 @@ def test_quantize_never_overwrites_its_source_and_refuses_a_quantized_model_firs
     assert again.exit_code == 1 and "q.onnx is already quantized: give the float32 model" in again.stderr, \
         again.stderr
     assert "calibrating" not in again.stderr
+
+
+@pytest.mark.parametrize("method", ["entropy", "percentile"])
+def test_histogram_methods_calibrate_a_folder_of_any_size(tmp_path, folders, cli, method):
+    path, _ = tiny_classifier(tmp_path)  # dynamic batch; 12 files are not a whole number of batches of 8
+    result = cli("quantize", path, "--calibration", folders["float"], "--method", method, "-o", tmp_path / "q.onnx")
+    assert result.exit_code == 0, result.stderr
+    assert f"calibration  {method} on 12 image(s)" in result.stdout
+    minmax = quantize_onnx(path, folders["float"], output=tmp_path / "m.onnx")
+    scales, reference = _scales(onnx.load(str(tmp_path / "q.onnx"))), _scales(onnx.load(str(minmax.path)))
+    assert scales.keys() == reference.keys()
+    assert any(not np.array_equal(scales[k], reference[k]) for k in scales)  # another method, other ranges
