@@ -221,6 +221,7 @@ def quantize_onnx(model: str | os.PathLike[str], calibration: str | os.PathLike[
     holds is an error.
     """
     from infer_kit.aipp import generate_op
+    from infer_kit.artifacts import EMULATED_SUFFIX
     from infer_kit.converter.emulate import model_input, resolve_input_hw
     from infer_kit.converter.samples import folder_samples
     from infer_kit.metadata import load_onnx, read_model_info
@@ -234,11 +235,18 @@ def quantize_onnx(model: str | os.PathLike[str], calibration: str | os.PathLike[
     if out.exists() and model_path.exists() and out.samefile(model_path):
         raise InferKitError(f"the quantized model would overwrite the float32 model {model_path}",
                             hint="give another -o, e.g. " + model_path.stem + ".int8.onnx")
-    proto = load_onnx(model_path)
     where = model_path.name
+    if where.endswith(EMULATED_SUFFIX):  # its AIPP front and rounding casts are no network to quantize
+        raise InferKitError(f"{where} is an emulated artifact (precision mode and AIPP applied)",
+                            hint="quantize the float32 ONNX model; 'infer-kit atc --precision-mode int8' puts AIPP "
+                                 "in front of the INT8 network")
+    proto = load_onnx(model_path)
     if is_quantized(proto):  # before the calibration folder is read
         raise InferKitError(f"{where} is already quantized", hint="give the float32 model")
     source = model_input(proto, where)
+    if source.dtype != "float32":
+        raise InferKitError(f"{where} takes {source.dtype} input; INT8 calibration feeds float32 tensors",
+                            hint="quantize the float32 ONNX model")
     spec = spec or read_model_info(proto, path=str(model_path)).spec
     hw = resolve_input_hw(source, (spec.crop, spec.crop) if spec else None, where)
     chw = (source.channels or 3, *hw)

@@ -163,3 +163,21 @@ def test_histogram_methods_calibrate_a_folder_of_any_size(tmp_path, folders, cli
     scales, reference = _scales(onnx.load(str(tmp_path / "q.onnx"))), _scales(onnx.load(str(minmax.path)))
     assert scales.keys() == reference.keys()
     assert any(not np.array_equal(scales[k], reference[k]) for k in scales)  # another method, other ranges
+
+
+def test_quantize_refuses_an_emulated_artifact_or_a_uint8_input(tmp_path, folders, cli):
+    import shutil
+
+    from onnx import TensorProto, helper
+
+    path, _ = tiny_classifier(tmp_path)
+    shutil.copyfile(path, tmp_path / "tiny_bs2.emu.onnx")
+    emulated = cli("quantize", tmp_path / "tiny_bs2.emu.onnx", "--calibration", folders["float"])
+    assert emulated.exit_code == 1 and "tiny_bs2.emu.onnx is an emulated artifact" in emulated.stderr
+    graph = helper.make_graph([helper.make_node("Cast", ["x"], ["y"], to=TensorProto.FLOAT)], "u8",
+                              [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 40, 40, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 40, 40, 3])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(tmp_path / "u8.onnx"))
+    uint8 = cli("quantize", tmp_path / "u8.onnx", "--calibration", folders["aipp"])
+    assert uint8.exit_code == 1 and "u8.onnx takes uint8 input" in uint8.stderr, uint8.stderr
+    assert uint8.stderr.count("\n") == 1 and not list(tmp_path.glob("*.int8.onnx"))
