@@ -195,6 +195,10 @@ def compile_om(model: str | os.PathLike[str], *, soc: str, batch_sizes: Sequence
                             hint="give --calibration PREP_DIR (a folder 'infer-kit preprocess' wrote)")
     keep = keep_dtype_from(keep_dtype)
     check_keep_dtype(keep, source, where)
+    if keep and modes == [INT8]:
+        raise InferKitError("--keep-dtype keeps operators of a float16/bfloat16 mode in float32; the int8 artifact "
+                            "does not use it", hint="add a float mode (e.g. --precision-mode force_fp16,int8), or "
+                                                    "drop --keep-dtype")
     mixlist = read_mixlist(modify_mixlist)
     if mixlist is not None and not any(MODES[m].canonical.startswith("allow_mix_precision") for m in modes):
         raise InferKitError(f"--modify-mixlist edits the mixed-precision lists, and no mode asked for "
