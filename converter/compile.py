@@ -245,8 +245,11 @@ def compile_om(model: str | os.PathLike[str], *, soc: str, batch_sizes: Sequence
                  aipp_text, aipp_path, emulate, assumptions, dyn, keep, keep_file, mixlist,
                  Path(modify_mixlist).absolute() if modify_mixlist is not None else None,
                  Path(calibration).absolute() if calibration is not None else None, samples, quantized_input)
-    if calibration is not None:  # fail on a bad folder before anything is built
-        plan.shared["calibration_files"] = _calibration(plan, samples or SCAN_SAMPLES)
+    if calibration is not None:  # fail on a bad folder before anything is built (all the files INT8 reads)
+        from infer_kit.converter.quantize import DEFAULT_SAMPLES
+
+        limit = DEFAULT_SAMPLES if INT8 in modes and not quantized_input else SCAN_SAMPLES
+        plan.shared["calibration_files"] = _calibration(plan, samples or limit)
     plan.shared.update(range_check=range_check, out_dir=out_dir)
     artifacts = []
     for (batch, mode), base in mode_bases:

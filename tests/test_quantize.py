@@ -181,3 +181,17 @@ def test_quantize_refuses_an_emulated_artifact_or_a_uint8_input(tmp_path, folder
     uint8 = cli("quantize", tmp_path / "u8.onnx", "--calibration", folders["aipp"])
     assert uint8.exit_code == 1 and "u8.onnx takes uint8 input" in uint8.stderr, uint8.stderr
     assert uint8.stderr.count("\n") == 1 and not list(tmp_path.glob("*.int8.onnx"))
+
+
+def test_a_bad_calibration_file_past_the_range_checks_eight_stops_atc_before_any_artifact(tmp_path, folders):
+    import shutil
+
+    path, _ = tiny_classifier(tmp_path)
+    folder = tmp_path / "calib"
+    shutil.copytree(folders["aipp"], folder)
+    (folder / "img11.bin").write_bytes(b"\0" * 10)  # the range check reads the first 8, INT8 all 12
+    with pytest.raises(InferKitError, match="1 of 12 calibration file"):
+        compile_om(path, soc="Ascend910A", batch_sizes=[2], emulate=True, precision_mode="force_fp16,int8",
+                   calibration=folder, output=tmp_path / "out" / "tiny")
+    written = {p.name for p in (tmp_path / "out").iterdir()} if (tmp_path / "out").exists() else set()
+    assert not [name for name in written if name.startswith("tiny_")], written  # no artifact, no .atc.sh
