@@ -152,7 +152,8 @@ def folder_samples(folder: str | os.PathLike[str], *, chw: tuple[int, int, int],
     if layout == "aipp" and op is None:
         raise InferKitError(f"{what} folder {path} holds aipp-layout (uint8) images and no AIPP config is in front "
                             "of the network to turn them into its input",
-                            hint="preprocess with --layout float, or give the AIPP config")
+                            hint="preprocess with --layout float, or give a model that carries its spec "
+                                 "(atc also takes --aipp CONFIG)")
     expected = {"float": float_bytes, "aipp": aipp_bytes}.get(layout)
     if expected is None:
         raise InferKitError(f"{what} folder {path}: {files[0].name} is {_nbytes(files[0])} bytes, which is neither "
