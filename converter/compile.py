@@ -32,7 +32,14 @@ from pathlib import Path
 from typing import Any
 
 from infer_kit.aipp import DEFAULT_ASSUMPTIONS, AippOp, Assumptions, resolve_geometry, source_shape
-from infer_kit.artifacts import ArtifactPaths, TensorDesc, artifact_paths, onnx_io, write_artifact_manifest
+from infer_kit.artifacts import (
+    EMULATED_SUFFIX,
+    ArtifactPaths,
+    TensorDesc,
+    artifact_paths,
+    onnx_io,
+    write_artifact_manifest,
+)
 from infer_kit.console import log
 from infer_kit.converter.aipp_choice import choose_aipp, spec_for_source
 from infer_kit.converter.atc_command import (
@@ -162,6 +169,9 @@ def compile_om(model: str | os.PathLike[str], *, soc: str, batch_sizes: Sequence
     ``samples`` of its files are used (default 8 for the range check, 128 for INT8).
     """
     model_path = Path(model).absolute()
+    if model_path.name.endswith(EMULATED_SUFFIX):  # its precision mode and AIPP would be applied a second time
+        raise InferKitError(f"{model_path.name} is an emulated artifact (precision mode and AIPP applied already)",
+                            hint="compile the ONNX model it was built from")
     soc = check_soc(soc)
     request = dynamic or DynamicRequest()
     if not request.given:

@@ -211,6 +211,10 @@ def test_flags_that_would_change_nothing_are_refused(tmp_path):
     [artifact] = compile_om(tmp_path / "m.onnx", soc="Ascend910A", batch_sizes=[2], aipp="none", emulate=True,
                             precision_mode="allow_mix_precision", modify_mixlist=mixlist, range_check=False)
     assert any(a.startswith("--modify_mixlist=") for a in artifact.argv)
+    [plain] = compile_om(tmp_path / "m.onnx", soc="Ascend910A", batch_sizes=[2], aipp="none", emulate=True,
+                         range_check=False)
+    with pytest.raises(InferKitError, match="m_bs2.emu.onnx is an emulated artifact"):  # rounded twice else
+        compile_om(plain.model_file, soc="Ascend910A", batch_sizes=[2], aipp="none", emulate=True)
     with pytest.raises(InferKitError, match="the int8 artifact does not use it"):
         compile_om(tmp_path / "m.onnx", soc="Ascend910A", batch_sizes=[2], aipp="none", emulate=True,
                    precision_mode="int8", calibration=tmp_path, keep_dtype="conv1", range_check=False)
