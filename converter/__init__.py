@@ -17,6 +17,7 @@ from infer_kit.converter.precision import (
     apply_precision_mode,
     mode_table_markdown,
     resolve_precision_modes,
+    soc_has_bfloat16,
 )
 from infer_kit.converter.quantize import QuantizeResult, quantize_onnx
 from infer_kit.converter.sources import SOURCE_NAMES, SOURCES
@@ -26,5 +27,5 @@ __all__ = [
     "SOC_VERSIONS", "SOURCES", "SOURCE_NAMES", "CheckpointInfo", "CompiledArtifact", "DynamicRequest",
     "ExportResult", "LayerComparison", "LayerDiff", "QuantizeResult", "apply_precision_mode", "attach_aipp",
     "compare_layers", "compile_om", "export_onnx", "load_checkpoint_model", "mode_table_markdown", "quantize_onnx",
-    "resolve_precision_modes",
+    "resolve_precision_modes", "soc_has_bfloat16",
 ]

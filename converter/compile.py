@@ -182,7 +182,7 @@ def compile_om(model: str | os.PathLike[str], *, soc: str, batch_sizes: Sequence
             log.info("atc is not on PATH (no CANN here): writing emulated artifacts")
     elif not emulate and find_atc() is None:
         raise BackendUnavailable("atc is not on PATH", hint="source CANN's set_env.sh, or use --emulate")
-    modes = resolve_precision_modes(precision_mode)
+    modes = resolve_precision_modes(precision_mode, soc)
     for mode in modes:
         check_precision_mode(mode, emulate=emulate)
     source = load_onnx(model_path)

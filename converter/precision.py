@@ -27,6 +27,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -241,15 +242,31 @@ def precision_mode(name: str) -> PrecisionMode:
     return MODES[name]
 
 
-def resolve_precision_modes(value: str | Sequence[str]) -> list[str]:
-    """``"all"``, ``"force_fp16,int8"`` or a list -> the modes, checked, without duplicates (all: :data:`ALL_MODES`)."""
+def soc_has_bfloat16(soc: str) -> bool:
+    """Whether the chip computes bfloat16: the Atlas A2 (Ascend910B1-B4) and A3 (Ascend910_93xx) series do."""
+    return re.fullmatch(r"Ascend910B\d.*|Ascend910_93\d\d", soc) is not None
+
+
+def resolve_precision_modes(value: str | Sequence[str], soc: str | None = None) -> list[str]:
+    """``"all"``, ``"force_fp16,int8"`` or a list -> the modes, checked, without duplicates (all: :data:`ALL_MODES`).
+
+    With ``soc``, ``all`` leaves out the bfloat16 modes when the chip has no bfloat16, and naming one is refused:
+    ATC would refuse it, and an emulated row would show an accuracy the device cannot give.
+    """
     items = value.split(",") if isinstance(value, str) else list(value)
+    bf16 = soc is None or soc_has_bfloat16(soc)
     out: list[str] = []
     for item in (i.strip() for i in items):
         if not item:
             continue
         for name in ALL_MODES if item == "all" else (item,):
-            precision_mode(name)
+            row = precision_mode(name)
+            if row.low == BF16 and not bf16:
+                if item == "all":
+                    continue
+                raise InferKitError(f"precision mode {name} needs bfloat16, which {soc} does not compute",
+                                    hint="bfloat16 modes need an Atlas A2/A3 chip (--soc Ascend910B1-B4 or "
+                                         "Ascend910_93xx); use a float16 mode")
             if name not in out:
                 out.append(name)
     if not out:

@@ -337,8 +337,11 @@ def _check_source(model: ModelSection, where: str) -> None:
 
 def _check_atc(atc: AtcSection, where: str) -> AtcSection:
     """``atc`` with "all" expanded into the modes it names; unknown modes and bad values refused."""
-    from infer_kit.converter import PRECISION_MODES, resolve_precision_modes
+    from infer_kit.converter import PRECISION_MODES, SOC_VERSIONS, resolve_precision_modes
 
+    if atc.soc not in SOC_VERSIONS:
+        raise InferKitError(f"{where}: [atc] soc {atc.soc!r} is not a chip ATC knows",
+                            hint="use 'Ascend' + the Name column of 'npu-smi info', e.g. Ascend910B3")
     for mode in atc.precision_modes:
         if mode != "all" and mode not in PRECISION_MODES:
             raise InferKitError(
@@ -348,7 +351,11 @@ def _check_atc(atc: AtcSection, where: str) -> AtcSection:
         raise InferKitError(f"{where}: [atc] emulate must be \"auto\", true or false")
     if len(set(atc.batch_sizes)) != len(atc.batch_sizes):
         raise InferKitError(f"{where}: [atc] batch_sizes has duplicates")
-    return replace(atc, precision_modes=tuple(resolve_precision_modes(list(atc.precision_modes))))
+    try:
+        modes = resolve_precision_modes(list(atc.precision_modes), atc.soc)
+    except InferKitError as exc:
+        raise InferKitError(f"{where}: [atc] {exc.message}", hint=exc.hint) from None
+    return replace(atc, precision_modes=tuple(modes))
 
 
 def _check_cluster(cluster: ClusterSection, where: str) -> None:

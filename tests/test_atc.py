@@ -137,7 +137,7 @@ def test_precision_modes_are_emulated(model):
 
     images = np.random.default_rng(1).integers(0, 256, (2, 40, 40, 3), dtype=np.uint8)
     modes = ["force_fp16", "allow_fp32_to_fp16", "allow_fp32_to_bf16", "must_keep_origin_dtype"]
-    artifacts = compile_om(model, soc="Ascend910A", batch_sizes=[2], emulate=True, precision_mode=modes,
+    artifacts = compile_om(model, soc="Ascend910B3", batch_sizes=[2], emulate=True, precision_mode=modes,
                            output=model.parent / "p")
     assert [a.model_file.name for a in artifacts] == [f"p_{mode}.emu.onnx" for mode in modes]  # no collision
     outputs = {}
@@ -238,7 +238,7 @@ def test_a_model_with_a_baked_batch_is_refused(tmp_path):
 
 def test_real_atc_is_run_when_on_path(model, tmp_path, monkeypatch):
     calls = install_fake_atc(tmp_path, monkeypatch)
-    artifacts = compile_om(model, soc="Ascend310P3", batch_sizes=[1, 8], precision_mode="allow_fp32_to_bf16")
+    artifacts = compile_om(model, soc="Ascend910B3", batch_sizes=[1, 8], precision_mode="allow_fp32_to_bf16")
     recorded = atc_calls(calls)
     assert [c["argv"][1:] for c in recorded] == [a.argv[1:] for a in artifacts]
     assert all(Path(c["cwd"]) == model.parent for c in recorded)

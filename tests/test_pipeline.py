@@ -164,6 +164,9 @@ min_top1 = 100.0
         ("[data]\nimages = 'x'\n[model]\ncheckpoint = 'c.pth'\n[atc]\nbatch = [1]\n", "[atc] unknown key(s) batch"),
         ("[data]\nimages = 'x'\n", "[model] needs checkpoint"),
         ("[data]\nimages = 'x'\n[model]\nonnx = 'm.onnx'\n[atc]\nprecision_modes = ['fp8']\n", "precision mode 'fp8'"),
+        ("[data]\nimages = 'x'\n[model]\nonnx = 'm.onnx'\n[atc]\nsoc = 'Ascend999'\n", "soc 'Ascend999' is not a chip"),
+        ("[data]\nimages = 'x'\n[model]\nonnx = 'm.onnx'\n[atc]\nprecision_modes = ['allow_fp32_to_bf16']\n",
+         "needs bfloat16, which Ascend910A does not compute"),
         ("[data]\nimages = 'x'\n[model]\nonnx = 'm.onnx'\nspec = { size = 3 }\n", "spec has unknown key(s) size"),
         ("[data]\nimages = 'x'\n[model]\nonnx = 'm.onnx'\n[run]\nthreads = 'two'\n", "threads must be a positive"),
         ("[data\n", "not valid TOML"),
@@ -226,7 +229,8 @@ def test_precision_sweep_has_one_row_per_mode_and_blames_the_layer(tmp_path, dig
         model.fc.weight[9] = 1e-10  # float32: class 9 wins; float16: every logit flushes to 0, class 0 wins
     checkpoint = tmp_path / "tiny_logits.pth"
     torch.save({"arch": "test_resnet", "state_dict": model.state_dict()}, checkpoint)
-    raw = _raw(tmp_path / "work", digits, checkpoint, atc={"batch_sizes": [4], "precision_modes": ["all", "int8"]},
+    raw = _raw(tmp_path / "work", digits, checkpoint, atc={"batch_sizes": [4], "precision_modes": ["all", "int8"],
+                                                                 "soc": "Ascend910B3"},
                compare={"max_disagreement": 0.0})
     result = run_pipeline(config_from_dict(raw, base=tmp_path, where="test"))
     from infer_kit.converter import ALL_MODES

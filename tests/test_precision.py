@@ -125,6 +125,18 @@ def test_mode_names_all_and_v2_spellings():
     assert MODES["fp16"].canonical == "force_fp16" and MODES["force_fp32"].canonical == "cube_fp16in_fp32out"
 
 
+def test_all_is_what_the_chip_computes_and_bfloat16_needs_an_a2_chip():
+    """Before Atlas A2 there is no bfloat16: "all" leaves those modes out, naming one is refused."""
+    bf16 = {"allow_fp32_to_bf16", "allow_mix_precision_bf16"}
+    assert set(resolve_precision_modes("all", "Ascend910B3")) == set(ALL_MODES)
+    assert set(resolve_precision_modes("all", "Ascend910_9392")) == set(ALL_MODES)
+    for soc in ("Ascend910A", "Ascend910ProB", "Ascend310P3"):
+        assert resolve_precision_modes("all,int8", soc) == [m for m in ALL_MODES if m not in bf16] + ["int8"]
+        for mode in ("allow_fp32_to_bf16", "mixed_bfloat16"):
+            with pytest.raises(InferKitError, match=f"{mode} needs bfloat16, which {soc} does not compute"):
+                resolve_precision_modes(f"force_fp16,{mode}", soc)
+
+
 def test_keep_dtype_names_and_types(tmp_path):
     model, _ = residual_net(np.random.default_rng(0))
     folded, _ = fold_batchnorm(model)
@@ -205,7 +217,7 @@ def test_flags_that_would_change_nothing_are_refused(tmp_path):
     mixlist = tmp_path / "mix.json"
     mixlist.write_text('{"black-list": {"to-add": ["Conv2D"]}}')
     with pytest.raises(InferKitError, match=r"no mode asked for \(force_fp16, allow_fp32_to_bf16\) uses them"):
-        compile_om(tmp_path / "m.onnx", soc="Ascend910A", batch_sizes=[2], aipp="none", emulate=True,
+        compile_om(tmp_path / "m.onnx", soc="Ascend910B3", batch_sizes=[2], aipp="none", emulate=True,
                    precision_mode="force_fp16,allow_fp32_to_bf16", modify_mixlist=mixlist, range_check=False)
     assert not list(tmp_path.glob("*.emu.onnx"))
     [artifact] = compile_om(tmp_path / "m.onnx", soc="Ascend910A", batch_sizes=[2], aipp="none", emulate=True,

@@ -54,7 +54,7 @@ def test_atc_warns_naming_the_node_and_the_manifest_records_it(tmp_path, cli):
     model = onnx.load(str(path))
     gemm = next(n for n in model.graph.node if n.op_type == "Gemm")
     onnx.save(_scaled(model, {gemm.input[1]: 1e6}), str(path))
-    result = cli("atc", "-m", path, "--soc", "Ascend910A", "-b", "2", "--precision-mode", "force_fp16,"
+    result = cli("atc", "-m", path, "--soc", "Ascend910B3", "-b", "2", "--precision-mode", "force_fp16,"
                  "allow_fp32_to_bf16")
     assert result.exit_code == 0, result.stderr
     assert "warning: range check force_fp16: " in result.stderr and f"{gemm.name} (Gemm)" in result.stderr
@@ -64,7 +64,7 @@ def test_atc_warns_naming_the_node_and_the_manifest_records_it(tmp_path, cli):
     finding = manifest["range_check"]["findings"][0]
     assert (finding["kind"], finding["node"]) == ("overflow", gemm.name) and finding["max_abs"] > 65504
     assert manifest["range_check"]["samples"]["kind"] == "random"
-    again = cli("atc", "-m", path, "--soc", "Ascend910A", "-b", "2", "--precision-mode", "force_fp16,"
+    again = cli("atc", "-m", path, "--soc", "Ascend910B3", "-b", "2", "--precision-mode", "force_fp16,"
                 "allow_fp32_to_bf16")
     assert "(up to date)" in again.stdout and f"{gemm.name} (Gemm)" in again.stderr  # repeated when reused
 
