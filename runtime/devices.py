@@ -12,14 +12,40 @@ batches shared among the devices, is ``--split-devices``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from infer_kit.errors import InferKitError
+from infer_kit.fsutil import TMP_SUFFIX
 
 
 def device_folder(device: int, index: int) -> str:
     return f"device{device}_{index}"
+
+
+def check_device_base(base_dir: Path, devices: Sequence[int]) -> None:
+    """Refuse ``OUT/NAME`` when it holds anything this device list does not write (another run's outputs).
+
+    Each device's folder is checked on its own (``--resume`` or refused); what else is in ``OUT/NAME``
+    (a single-device run's outputs, the folders of another ``--device`` list) would be mixed with them.
+    """
+    if not base_dir.is_dir():
+        return
+    own = set()
+    for index, device in enumerate(devices):
+        name = device_folder(device, index)
+        own |= {name, f"{name}_summary.json", f".{name}.run.json"}
+    foreign = sorted((e.name for e in os.scandir(base_dir) if e.name not in own and not e.name.endswith(TMP_SUFFIX)),
+                     key=lambda name: (name.startswith("."), name))  # name a visible one first
+    if foreign:
+        writes = ", ".join(f"{device_folder(d, i)}/" for i, d in enumerate(devices))
+        raise InferKitError(
+            f"result folder {base_dir} already holds {foreign[0]}"
+            + (f" and {len(foreign) - 1} more" if len(foreign) > 1 else "")
+            + f", which --device {','.join(map(str, devices))} does not write (it writes {writes})",
+            hint="choose another --output-dirname, or resume with the interrupted run's --device list",
+        )
 
 
 def divide_files(lists: list[list[Path]], shown: list[list[str]],

@@ -56,7 +56,7 @@ from infer_kit.locks import hold
 from infer_kit.result_files import check_outfmt
 from infer_kit.run_summary import build_summary, summary_path, write_run_summary
 from infer_kit.runtime.base import Runner, choose_backend, open_runner
-from infer_kit.runtime.devices import device_folder, divide_files, end_lines
+from infer_kit.runtime.devices import check_device_base, device_folder, divide_files, end_lines
 from infer_kit.runtime.dynamic import DymRequest, RunShapes, resolve_shapes
 from infer_kit.runtime.execute import collect_profile, execute, execute_lanes, run_worker, runner_options
 from infer_kit.runtime.inputs import (
@@ -413,6 +413,7 @@ def _run_devices(stack: contextlib.ExitStack, model: Any, inputs: Any, options: 
     lock = None
     if base_dir is not None:
         lock = stack.enter_context(hold(side_file(base_dir, ".lock"), what=f"result folder {base_dir}"))
+        check_device_base(base_dir, devices)
         base_dir.mkdir(parents=True, exist_ok=True)
     jobs, skipped_infos, skipped_counts, folders = [], [], [], []
     for index, (device, (batches, _)) in enumerate(zip(devices, planned, strict=True)):

@@ -90,6 +90,21 @@ def test_a_device_layout_run_resumes_and_refuses_reuse(setup, tmp_path):
         run(other, prep, tmp_path / "out", output_dirname="r", devices=(0, 1), resume=True)
 
 
+def test_a_device_list_never_writes_into_another_runs_folder(setup, tmp_path):
+    model, prep = setup
+    single = run(model, prep, tmp_path / "out", output_dirname="r", warmup_count=0)
+    before = _files(single.result_dir)
+    for resume in (False, True):  # a single-device run's outputs would sit beside the device folders
+        with pytest.raises(InferKitError, match=r"out/r already holds img_0_0.bin and 6 more, which --device 0,1 "
+                                                r"does not write \(it writes device0_0/, device1_1/\)"):
+            run(model, prep, tmp_path / "out", output_dirname="r", devices=(0, 1), resume=resume)
+    assert _files(single.result_dir) == before
+    run(model, prep, tmp_path / "out", output_dirname="m", devices=(0, 1), warmup_count=0)
+    with pytest.raises(InferKitError, match="already holds device0_0 and 5 more, which --device 1,0 does not write"):
+        run(model, prep, tmp_path / "out", output_dirname="m", devices=(1, 0), resume=True)
+    assert sorted(p.name for p in (tmp_path / "out" / "m").iterdir() if p.is_dir()) == ["device0_0", "device1_1"]
+
+
 def test_pure_inference_on_several_devices_writes_each_devices_outputs(setup, tmp_path):
     model, _ = setup
     result = run(model, None, tmp_path / "out", output_dirname="p", devices=(0, 1), warmup_count=0)
