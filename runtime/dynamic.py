@@ -31,6 +31,7 @@ from infer_kit.artifacts import ModelDescription
 from infer_kit.console import log
 from infer_kit.dynamic_shapes import DynamicProfile
 from infer_kit.errors import InferKitError
+from infer_kit.fsutil import read_text
 
 _DYM_CHARS = re.compile(r"^[_A-Za-z0-9,;:/.\-]*$")  # ais_bench's check_dym_string whitelist
 _DYM_ITEM = re.compile(r"^[_A-Za-z0-9/.\-]+:[1-9]\d{0,4}(,[1-9]\d{0,4}){0,6}$")
@@ -57,12 +58,15 @@ class DymRequest:
 
     @property
     def given(self) -> bool:
-        return bool(self.batch or self.hw or self.dims or self.shape or self.auto)
+        return self.active() is not None or self.auto is not None
 
     def active(self) -> str | None:
-        """The one flag ais_bench acts on: dymBatch, then dymHW, dymDims, dymShape."""
-        for name, value in (("batch", self.batch), ("hw", self.hw), ("dims", self.dims), ("shape", self.shape)):
-            if value:
+        """The one flag ais_bench acts on: dymBatch (when not 0), then dymHW, dymDims, dymShape (when given at all:
+        an empty ``--dymHW ""`` is refused as malformed, as ais_bench refuses it, not taken for no flag)."""
+        if self.batch:
+            return "batch"
+        for name, value in (("hw", self.hw), ("dims", self.dims), ("shape", self.shape)):
+            if value is not None:
                 return name
         return None
 
@@ -338,7 +342,8 @@ def expand_shape_range(value: str) -> list[str]:
         if path.suffix != ".info":
             raise InferKitError(f"--dymShape_range {value}: file contain dymShape range is not a legal path",
                                 hint="a range file ends in .info")
-        lines = [line.rstrip("\n") for line in path.read_text().splitlines()[:MAX_RANGE_SHAPES] if line.strip()]
+        text = read_text(path, what="--dymShape_range file")
+        lines = [line for line in text.splitlines()[:MAX_RANGE_SHAPES] if line.strip()]
     else:
         lines = [value]
     shapes: list[str] = []

@@ -219,6 +219,28 @@ def test_shape_range_expansion_is_ais_benchs():
         expand_shape_range("x:0~4")
 
 
+def test_a_shape_range_file_that_is_not_text_is_one_line(tmp_path):
+    info = tmp_path / "ranges.info"
+    info.write_bytes(b"\xff\xfex:1~2")
+    with pytest.raises(InferKitError, match="--dymShape_range file .*ranges.info is not UTF-8 text"):
+        expand_shape_range(str(info))
+    info.write_bytes(b"\xef\xbb\xbfx:1~2\n")  # a byte-order mark, as Windows editors write
+    assert expand_shape_range(str(info)) == ["x:1", "x:2"]
+
+
+@pytest.mark.parametrize("flag, message", [
+    ("dym_hw", 'int count not match, legal format of dymHW string is "int,int"'),
+    ("dym_dims", "--dymDims: dymshape range string's format is illegal"),
+])
+def test_an_empty_gear_flag_is_refused_not_taken_for_none(work, flag, message):
+    """ais_bench acts on --dymHW/--dymDims/--dymShape when given at all: --dymHW "" (an unset shell variable)
+    is refused, not run at the largest gear as if no flag were there."""
+    _, model, _ = work
+    artifact = _compile(model, dynamic_image_size="32,32;40,40", batch_sizes=[1])
+    with pytest.raises(InferKitError, match=message):
+        run(artifact.paths.emulated, None, **{flag: ""})
+
+
 def test_a_shape_range_sweep_ranks_the_shapes(cli, work, tmp_path):
     _, model, _ = work
     ranged = _compile(model, aipp="none", input_shape="actual_input_1:1~4,3,32~40,32~40")
