@@ -179,6 +179,10 @@ def run(model: Any, inputs: str | Sequence[str | os.PathLike[str]] | None = None
     if acl_json_path is not None:
         raise BackendUnavailable(f"--acl_json_path {acl_json_path} configures the Ascend ACL runtime (aclInit), which "
                                  "is not here", hint="use --dump or --profiler for their CPU equivalents")
+    if aipp_config is not None and os.fspath(aipp_config) and not Path(aipp_config).is_file():
+        raise InferKitError(f"--aipp_config {os.fspath(aipp_config)}: no such file (ais_bench checks it before "
+                            "anything runs, whatever the model)",
+                            hint="give the .config file of dynamic AIPP parameters, or leave out --aipp_config")
     if output is None and (output_dirname is not None or resume):
         raise InferKitError("--output-dirname and --resume need --output", hint="add --output OUT")
     if resume and output_dirname is None:

@@ -281,6 +281,10 @@ def test_dynamic_aipp_takes_its_parameters_per_run(work, tmp_path):
     huge.write_text(RUN_AIPP.replace("src_image_size_w : 40", "src_image_size_w : 80"))
     with pytest.raises(InferKitError, match="above the compiled max_src_image_size 19200"):
         run(artifact.paths.emulated, folder / "prep", aipp_config=huge)
+    for model_file in (artifact.paths.emulated, static.paths.emulated):  # a typo is never ignored
+        with pytest.raises(InferKitError, match="--aipp_config .*missing.config: no such file"):
+            run(model_file, folder / "prep", tmp_path, output_dirname="typo", aipp_config=tmp_path / "missing.config")
+    assert not (tmp_path / "typo").exists()
 
 
 @pytest.mark.parametrize("text, message", [
