@@ -57,6 +57,32 @@ def test_every_ais_bench_and_msit_flag_is_accepted(flag, value):
     assert params["model"] == "m.onnx"
 
 
+# one non-default value per flag: every spelling (and --flag=value) must land it in the same place, converted alike
+NON_DEFAULT = {
+    "model": "m.onnx", "inputs": "p", "output": "o", "output_dirname": "r", "outfmt": "txt", "loop": "3", "debug": "1",
+    "device": "1,2", "dym_batch": "2", "dym_hw": "2,2", "dym_dims": "x:1", "dym_shape": "x:1", "output_size": "10",
+    "auto_set_dymshape_mode": "y", "auto_set_dymdims_mode": "TRUE", "batchsize": "3", "pure_data_type": "random",
+    "profiler": "1", "dump": "t", "acl_json_path": "a.json", "output_batchsize_axis": "1", "run_mode": "full",
+    "display_all_summary": "yes", "warmup_count": "3", "dym_shape_range": "x:1~2", "aipp_config": "a.config",
+    "energy_consumption": "1", "npu_id": "3", "backend": "torch", "perf": "1", "pipeline": "1",
+    "profiler_rename": "0", "dump_npy": "1", "divide_input": "1", "threads": "3",
+}
+
+
+@pytest.mark.parametrize("flag", FLAGS, ids=[f.dest for f in FLAGS])
+def test_every_spelling_of_a_flag_means_the_same(flag):
+    value = NON_DEFAULT[flag.dest]
+    default = _parse("-m", "m.onnx")[flag.dest] if flag.dest != "model" else None
+    seen = {}
+    for name in flag.spellings:
+        forms = [[name, value]] + ([[f"{name}={value}"]] if name.startswith("--") else [])
+        for form in forms:
+            args = form if flag.dest == "model" else ["-m", "m.onnx", *form]
+            seen[" ".join(form)] = _parse(*args)[flag.dest]
+    assert len({repr(v) for v in seen.values()}) == 1, seen
+    assert next(iter(seen.values())) != default  # the value was taken, not the default left
+
+
 def test_the_flag_table_covers_ais_bench_and_msit_exactly():
     names = {name for flag in FLAGS for name in flag.spellings}
     assert {f for f, _ in AIS_BENCH + MSIT} <= names
