@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -105,6 +106,7 @@ def prepare_result_dir(result_dir: Path | None, resume: bool, outfmt: str, ident
     """
     if result_dir is None:
         return set()
+    _refuse_device_layout(result_dir)
     existing = existing_outputs(result_dir)
     if replace_outputs:
         result_dir.mkdir(parents=True, exist_ok=True)
@@ -134,6 +136,19 @@ def prepare_result_dir(result_dir: Path | None, resume: bool, outfmt: str, ident
         raise InferKitError(f"cannot create result folder {result_dir}: {exc.strerror}") from None
     write_json_atomic(record, identity)
     return existing
+
+
+def _refuse_device_layout(result_dir: Path) -> None:
+    """A ``--device 0,1`` run's ``OUT/NAME`` (its ``device{id}_{i}/`` folders) takes no one folder's outputs."""
+    if not result_dir.is_dir():
+        return
+    folders = sorted(e.name for e in os.scandir(result_dir) if e.is_dir() and re.fullmatch(r"device\d+_\d+", e.name))
+    if folders:
+        raise InferKitError(
+            f"result folder {result_dir} holds the per-device folders of a --device list run ({', '.join(folders)}): "
+            "one folder's outputs would be mixed with them",
+            hint="resume it with the same --device list, or choose another --output-dirname",
+        )
 
 
 _IDENTITY_WORDS = {"model": "another model file", "model_sha256": "another model (its sha256 differs)",

@@ -103,6 +103,10 @@ def test_a_device_list_never_writes_into_another_runs_folder(setup, tmp_path):
     with pytest.raises(InferKitError, match="already holds device0_0 and 5 more, which --device 1,0 does not write"):
         run(model, prep, tmp_path / "out", output_dirname="m", devices=(1, 0), resume=True)
     assert sorted(p.name for p in (tmp_path / "out" / "m").iterdir() if p.is_dir()) == ["device0_0", "device1_1"]
+    for kwargs in ({"resume": True}, {"devices": (0, 1), "split_devices": True, "resume": True}, {}):
+        with pytest.raises(InferKitError, match=r"out/m holds the per-device folders of a --device list run "
+                                                r"\(device0_0, device1_1\)"):
+            run(model, prep, tmp_path / "out", output_dirname="m", **kwargs)
 
 
 def test_pure_inference_on_several_devices_writes_each_devices_outputs(setup, tmp_path):
