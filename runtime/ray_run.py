@@ -109,9 +109,10 @@ class RunActor:
         self.job = replace(job, batches=(), warmup_count=0)
         join_writers(lock_file)
         began = time.perf_counter()
-        feeds = pure_feeds(self.runner.inputs, "zero")
-        for _ in range(job.warmup_count):
-            self.runner.infer(feeds)
+        if all(desc.nbytes is not None for desc in self.runner.inputs):  # the auto dynamic-shape modes have no
+            feeds = pure_feeds(self.runner.inputs, "zero")               # one shape: each file brings its own
+            for _ in range(job.warmup_count):
+                self.runner.infer(feeds)
         return answer, time.perf_counter() - began
 
     def run(self, key: int, batches: tuple[Any, ...]) -> tuple[int, Any, float]:

@@ -43,6 +43,28 @@ def test_outputs_and_summary_equal_a_single_process_run(cluster, data, reference
     assert not (tmp_path / ".ray.lock").exists() and (tmp_path / ".ray.run.json").is_file()
 
 
+def test_the_auto_dynamic_shape_mode_runs_each_npy_at_its_shape_on_the_cluster(cluster, tmp_path):
+    """A shape-range model has no one input shape: the actors' warm-up on zeros must not need one."""
+    import numpy as np
+    from test_atc_support import tiny_classifier
+
+    from infer_kit.converter import DynamicRequest, compile_om
+
+    model, _ = tiny_classifier(tmp_path)
+    [ranged] = compile_om(model, soc="Ascend910A", batch_sizes=[], emulate=True, aipp="none", force=True,
+                          dynamic=DynamicRequest(input_shape="actual_input_1:1~4,3,32~40,32~40"))
+    files = tmp_path / "npy"
+    files.mkdir()
+    rng = np.random.default_rng(0)
+    for i, (n, hw) in enumerate([(1, 32), (2, 36), (3, 40), (1, 40), (4, 33)]):
+        np.save(files / f"x_{i}.npy", rng.standard_normal((n, 3, hw, hw)).astype(np.float32))
+    local = run(ranged.paths.emulated, files, tmp_path, output_dirname="local", auto_set_dymshape_mode=True)
+    spread = run(ranged.paths.emulated, files, tmp_path, output_dirname="ray", auto_set_dymshape_mode=True,
+                 engine="ray", address=cluster.address)
+    assert_same_tree(local.result_dir, spread.result_dir)
+    assert spread.summary["infer_kit"]["processed"] == 5
+
+
 def test_a_node_removed_mid_run_has_its_tasks_redone_elsewhere(cluster, extra_node, data, reference, tmp_path,
                                                                slow_loop):
     result_dir = tmp_path / "lost"
