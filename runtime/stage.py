@@ -418,6 +418,8 @@ def _run_devices(stack: contextlib.ExitStack, model: Any, inputs: Any, options: 
     if base_dir is not None:
         lock = stack.enter_context(hold(side_file(base_dir, ".lock"), what=f"result folder {base_dir}"))
         check_device_base(base_dir, devices)
+        for index, device in enumerate(devices):  # before any work (they are written once every device finished)
+            check_output_file(summary_path(base_dir / device_folder(device, index)), what="run summary")
         base_dir.mkdir(parents=True, exist_ok=True)
     jobs, skipped_infos, skipped_counts, folders = [], [], [], []
     for index, (device, (batches, _)) in enumerate(zip(devices, planned, strict=True)):

@@ -109,6 +109,14 @@ def test_a_device_list_never_writes_into_another_runs_folder(setup, tmp_path):
             run(model, prep, tmp_path / "out", output_dirname="m", **kwargs)
 
 
+def test_a_device_summary_path_that_is_a_folder_is_refused_before_any_work(setup, tmp_path):
+    model, prep = setup
+    (tmp_path / "out" / "r" / "device1_1_summary.json").mkdir(parents=True)
+    with pytest.raises(InferKitError, match="run summary .*device1_1_summary.json is a folder"):
+        run(model, prep, tmp_path / "out", output_dirname="r", devices=(0, 1))
+    assert not (tmp_path / "out" / "r" / "device0_0").exists()
+
+
 def test_pure_inference_on_several_devices_writes_each_devices_outputs(setup, tmp_path):
     model, _ = setup
     result = run(model, None, tmp_path / "out", output_dirname="p", devices=(0, 1), warmup_count=0)
