@@ -73,19 +73,26 @@ def split_batch(array: np.ndarray, slots: int, *, output_index: int, axis: int =
     """One piece per input slot along ``axis`` (ais_bench's ``--output_batchsize_axis``, 0 by default)."""
     import numpy as np
 
-    if axis >= array.ndim:
-        raise InferKitError(
-            f"error i:{output_index} ndata.shape:{tuple(array.shape)} len:{array.ndim} <= "
-            f"output_batchsize_axis:{axis}  is invalid",
-            hint=f"output {output_index} has {array.ndim} axes: give a smaller --output_batchsize_axis",
-        )
-    if slots > 1 and array.shape[axis] % slots:
-        raise InferKitError(
-            f"save out files error array shape:{tuple(array.shape)} of output {output_index} "
-            f"does not split into {slots} input files along axis {axis}",
-            hint="the model's outputs must carry the batch on that axis (--output_batchsize_axis)",
-        )
+    check_split(tuple(array.shape), slots, output_index=output_index, axis=axis)
     return np.array_split(array, slots, axis=axis) if slots > 1 else [array]
+
+
+def check_split(shape: Sequence[int | None], slots: int, *, output_index: int, axis: int = 0) -> None:
+    """Refuse an output of ``shape`` that cannot be cut into ``slots`` per-file pieces (a dim None: not known yet)."""
+    if axis >= len(shape):
+        raise InferKitError(
+            f"error i:{output_index} ndata.shape:{tuple(shape)} len:{len(shape)} <= "
+            f"output_batchsize_axis:{axis}  is invalid",
+            hint=f"output {output_index} has {len(shape)} axes: give a smaller --output_batchsize_axis",
+        )
+    size = shape[axis]
+    if slots > 1 and size is not None and size % slots:
+        raise InferKitError(
+            f"save out files error array shape:{tuple(shape)} of output {output_index} "
+            f"does not split into {slots} input files along axis {axis}",
+            hint="the model's outputs must carry the batch on that axis (--output_batchsize_axis), and each input "
+                 "file must hold whole samples",
+        )
 
 
 def existing_outputs(folder: Path) -> set[str]:

@@ -73,6 +73,7 @@ from infer_kit.runtime.inputs import (
     split_input_arg,
 )
 from infer_kit.runtime.jobs import WorkerJob, WorkerStats
+from infer_kit.runtime.output_writer import check_split
 from infer_kit.runtime.ray_run import ClusterRun
 from infer_kit.runtime.result_folder import (
     check_collisions,
@@ -352,6 +353,8 @@ def _run(stack: contextlib.ExitStack, model: Any, inputs: Any, result_dir: Path 
         _log_debug(prepared, options, devices[0])
         lists, shown = _input_lists(inputs, runner.inputs, prepared.description, options, prepared.shapes)
         batches, files_total = _batches(lists, shown, runner.inputs, options, prepared.shapes)
+        if result_dir is not None:
+            _check_output_split(runner.outputs, batches, options)
         identity = run_identity(prepared.description, prepared.model_ref, inputs, batches, options.outfmt, batch,
                              options.shard, prepared.backend, _variant(options))
         lock = None
@@ -409,6 +412,9 @@ def _run_devices(stack: contextlib.ExitStack, model: Any, inputs: Any, options: 
             shares = [(lists, shown)] * len(devices)
         planned = [_batches(share_lists, share_shown, runner.inputs, options, prepared.shapes)
                    for share_lists, share_shown in shares]
+        if base_dir is not None:
+            for share_batches, _ in planned:
+                _check_output_split(runner.outputs, share_batches, options)
         n_outputs = len(runner.outputs)
         inputs_desc = tuple(runner.inputs)
         batch = runner.batch
@@ -459,6 +465,15 @@ def _run_devices(stack: contextlib.ExitStack, model: Any, inputs: Any, options: 
                                   for i, (d, r) in enumerate(zip(devices, results, strict=True))])
     aggregate = {"throughput": sum(r.summary["throughput"] for r in results), "infer_kit": total_info}
     return RunResult(base_dir, None, aggregate, per_device=tuple(results), lines=tuple(lines))
+
+
+def _check_output_split(outputs: Sequence[TensorDesc], batches: list[Batch], options: _Options) -> None:
+    """Before any work: each output (where its shape is known) cuts into the batch's per-file pieces."""
+    if not batches or options.pipeline_threads:
+        return
+    for index, desc in enumerate(outputs):
+        if desc.shape:
+            check_split(desc.shape, batches[0].size, output_index=index, axis=options.output_axis)
 
 
 def _job(prepared: _Prepared, options: _Options, device: int, batches: list[Batch], result_dir: Path | None,

@@ -50,11 +50,25 @@ def test_output_batchsize_axis_cuts_outputs_along_that_axis(tmp_path):
     with pytest.raises(InferKitError, match=r"error i:0 ndata.shape:\(2, 10\) len:2 <= output_batchsize_axis:2 is "
                                             "invalid"):
         run(model, prep, tmp_path, output_dirname="a2", output_batchsize_axis=2)
+    assert not (tmp_path / "a2").exists()  # refused before any work: no folder, no run record
     cut = run(model, prep, tmp_path, output_dirname="a1", output_batchsize_axis=1, outfmt="NPY", warmup_count=0)
     whole = run(model, prep, tmp_path, output_dirname="a0", outfmt="NPY", warmup_count=0)
     first = np.concatenate([np.load(whole.result_dir / "img_0_0.npy"), np.load(whole.result_dir / "img_1_0.npy")])
     assert np.load(cut.result_dir / "img_0_0.npy").shape == (2, 5)
     assert np.array_equal(np.load(cut.result_dir / "img_0_0.npy"), first[:, :5])
+
+
+def test_a_file_that_holds_a_fraction_of_a_sample_is_refused_before_any_work(setup, tmp_path):
+    """A truncated file (100 bytes of a 300-byte sample) divides the 4-sample model input 12 times: 12 "files" per
+    batch, which the (4, 10) output cannot be cut into. Said before the result folder is made, not after compute."""
+    model, prep = setup
+    small = tmp_path / "cut"
+    small.mkdir()
+    (small / "img_0.bin").write_bytes((prep / "img_0.bin").read_bytes()[:100])
+    with pytest.raises(InferKitError, match=r"array shape:\(4, 10\) of output 0 does not split into 12 input files"):
+        run(model, small, tmp_path / "o", output_dirname="r")
+    assert not (tmp_path / "o").exists()
+    assert run(model, small).summary["infer_kit"]["padded"] == 11  # without --output nothing is cut, as in ais_bench
 
 
 def test_pipeline_runs_one_file_per_inference_with_the_cpp_writers(tmp_path):
