@@ -567,7 +567,7 @@ def _cluster(engine: str, address: str | None, ray_options: RayOptions | None, i
     if inputs is None:
         raise InferKitError("--engine ray spreads input files over the cluster; pure-performance mode has none",
                             hint="give --input, or drop --engine ray")
-    if len(options.devices) > 1:
+    if options.devices != [0]:  # a single --device 3 too: it would be ignored
         raise InferKitError("--device lists this machine's devices; with --engine ray every device of the cluster "
                             "is used", hint="drop --device")
     for flag, given in (("--pipeline", options.pipeline_threads), ("--profiler", options.profiler),

@@ -47,6 +47,8 @@ def test_the_ray_engine_refuses_what_it_cannot_spread(tmp_path):
         run(tmp_path / "model.onnx", engine="ray")
     with pytest.raises(InferKitError, match="with --engine ray every device of the cluster is used"):
         run(tmp_path / "model.onnx", tmp_path, devices=[0, 1], engine="ray")
+    with pytest.raises(InferKitError, match="with --engine ray every device of the cluster is used"):
+        run(tmp_path / "model.onnx", tmp_path, devices="3", engine="ray")  # not silently ignored
     for flag, kwargs in (("--pipeline", {"pipeline": True, "pipeline_threads": 2}), ("--profiler", {"profiler": True}),
                          ("--dump", {"dump": True})):
         with pytest.raises(InferKitError, match=f"{flag} runs on this machine only: --engine ray does not spread it"):
