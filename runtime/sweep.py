@@ -11,7 +11,8 @@ the sweep goes on), and prints::
     [INFO] ------------------------------------------------------
 
 Every shape writes into the same ``--output``/``--output_dirname`` with the usual names, so a
-later shape's files replace an earlier one's, as they do under ais_bench.
+later shape's files replace an earlier one's, as they do under ais_bench (so a folder that already holds
+another run's files is refused before the first shape).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Any
 from infer_kit.console import log
 from infer_kit.errors import InferKitError
 from infer_kit.runtime.dynamic import expand_shape_range
+from infer_kit.runtime.output_writer import existing_outputs
+from infer_kit.runtime.result_folder import result_paths
 from infer_kit.runtime.stage import RunResult, run
 
 
@@ -58,6 +61,13 @@ def run_shape_range(model: Any, inputs: Any = None, output: Any = None, *, dym_s
     """Run ``model`` once per shape of ``dym_shape_range`` (``options`` as for :func:`run`)."""
     shapes = expand_shape_range(dym_shape_range)
     options.pop("dym_shape", None)
+    if output is not None and options.get("output_dirname"):  # later shapes write over the folder: it must be ours
+        result_dir, _ = result_paths(output, options["output_dirname"])
+        existing = existing_outputs(result_dir) if result_dir is not None else set()
+        if existing:
+            raise InferKitError(f"result folder {result_dir} already holds {len(existing)} file(s), and a "
+                                "--dymShape_range sweep writes each shape's outputs over the last one's",
+                                hint="choose another --output-dirname")
     runs = []
     for index, shape in enumerate(shapes):
         try:

@@ -252,6 +252,11 @@ def test_a_shape_range_sweep_ranks_the_shapes(cli, work, tmp_path):
     assert any(line.startswith("[INFO] run_count:4 success_count:2 avg_throughput:") for line in lines)
     assert sum("result:Failed throughput:0" in line for line in lines) == 2
     assert [p.name for p in (tmp_path / "r").iterdir()] == ["pure_infer_data_0.bin"]
+    before = (tmp_path / "r" / "pure_infer_data_0.bin").read_bytes()
+    again = cli("run", "-m", ranged.paths.emulated, "-o", tmp_path, "--output_dirname", "r", "--dymShape_range",
+                "actual_input_1:1~2,3,32,32")  # into a used folder: refused, not its first shape only
+    assert again.exit_code == 1 and "r already holds 1 file(s), and a --dymShape_range sweep" in again.stderr
+    assert (tmp_path / "r" / "pure_infer_data_0.bin").read_bytes() == before
 
 
 def test_dynamic_aipp_takes_its_parameters_per_run(work, tmp_path):
