@@ -800,8 +800,9 @@ def _check_devices(devices: Sequence[int] | int | str) -> list[int]:
     if isinstance(devices, int):
         devices = [devices]
     elif isinstance(devices, str):
-        try:
-            devices = [int(d) for d in devices.split(",") if d.strip()]
+        items = devices.split(",") if devices.strip() else []
+        try:  # "0,,1" and "0," are refused, as ais_bench's parser refuses them (an empty item is no device)
+            devices = [int(d) for d in items]
         except ValueError:
             raise InferKitError(f"--device {devices!r} is not a list of integers", hint="e.g. --device 0,1") from None
     result = [int(d) for d in devices]
