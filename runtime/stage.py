@@ -354,7 +354,7 @@ def _run(stack: contextlib.ExitStack, model: Any, inputs: Any, result_dir: Path 
         lists, shown = _input_lists(inputs, runner.inputs, prepared.description, options, prepared.shapes)
         batches, files_total = _batches(lists, shown, runner.inputs, options, prepared.shapes)
         if result_dir is not None:
-            _check_output_split(runner.outputs, batches, options)
+            _check_output_split(prepared, runner.outputs, batches, options)
         identity = run_identity(prepared.description, prepared.model_ref, inputs, batches, options.outfmt, batch,
                              options.shard, prepared.backend, _variant(options))
         lock = None
@@ -414,7 +414,7 @@ def _run_devices(stack: contextlib.ExitStack, model: Any, inputs: Any, options: 
                    for share_lists, share_shown in shares]
         if base_dir is not None:
             for share_batches, _ in planned:
-                _check_output_split(runner.outputs, share_batches, options)
+                _check_output_split(prepared, runner.outputs, share_batches, options)
         n_outputs = len(runner.outputs)
         inputs_desc = tuple(runner.inputs)
         batch = runner.batch
@@ -467,9 +467,13 @@ def _run_devices(stack: contextlib.ExitStack, model: Any, inputs: Any, options: 
     return RunResult(base_dir, None, aggregate, per_device=tuple(results), lines=tuple(lines))
 
 
-def _check_output_split(outputs: Sequence[TensorDesc], batches: list[Batch], options: _Options) -> None:
-    """Before any work: each output (where its shape is known) cuts into the batch's per-file pieces."""
-    if not batches or options.pipeline_threads:
+def _check_output_split(prepared: _Prepared, outputs: Sequence[TensorDesc], batches: list[Batch],
+                        options: _Options) -> None:
+    """Before any work: each output (where its shape is known) cuts into the batch's per-file pieces.
+
+    Only for ONNX Runtime, whose session reports the shapes it will return; a dynamic .om may report its
+    largest gear's output dims, which the run's gear does not produce (the writer checks those outputs)."""
+    if not batches or options.pipeline_threads or prepared.backend != "onnxruntime":
         return
     for index, desc in enumerate(outputs):
         if desc.shape:
