@@ -5,7 +5,10 @@ heavy imports preloaded once), never as a fork of the caller, which may hold thr
 (torch, ONNX Runtime, tqdm); where there is no forkserver, ``spawn``. The server and the
 workers import the same ``infer_kit`` as the parent, wherever the command was started (the
 current folder is not put on their path: a source checkout's ``infer_kit/`` would shadow the
-installed package). Workers ignore Ctrl-C (the parent cancels the work) and die with their
+installed package). Workers ignore Ctrl-C: when the command stops (Ctrl-C, SIGTERM, an error),
+the parent sends each worker SIGTERM, which ends its task the way an exception does (its
+writers finish the file they are writing and remove nothing complete), so a long task such as
+one device's whole run does not hold the command up. Workers also die with their
 parent: each watches the parent's pid and exits within a fraction of a second of it, however
 it died (``kill -9`` included), so nothing keeps writing after its command is gone. A worker
 that dies (killed, out of memory) or cannot start becomes one :class:`InferKitError` naming
@@ -96,8 +99,9 @@ class _WorkerStart:
 
 
 def _start_worker(start: _WorkerStart, initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
-    # Ctrl-C is handled by the parent, which cancels the work; workers just finish their task.
+    # Ctrl-C is handled by the parent, which cancels the work and stops the workers (SIGTERM).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _end_task)
     _die_with(start.parent)
     try:
         here = str(Path(__file__).resolve().parent)
@@ -113,6 +117,21 @@ def _start_worker(start: _WorkerStart, initializer: Callable[..., None] | None, 
     except BaseException as exc:
         Path(start.report).write_text(f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
         raise
+
+
+def _end_task(signum: int, frame: Any) -> None:
+    """SIGTERM from the parent: end the running task as an exception does (a task's cleanup runs: writers finish
+    the file they are on and stop); an idle worker exits quietly (multiprocessing prints no traceback for it)."""
+    raise SystemExit(128 + signum)
+
+
+def _stop_workers(executor: ProcessPoolExecutor) -> None:
+    """Ask every live worker to end its task now; the pool's shutdown then waits for them to finish stopping."""
+    processes = getattr(executor, "_processes", None) or {}  # no public API for a pool's processes
+    for process in list(processes.values()):
+        with contextlib.suppress(Exception):
+            if process.is_alive():
+                process.terminate()
 
 
 def _die_with(parent: int) -> None:
@@ -168,6 +187,9 @@ def process_pool(workers: int, *, what: str, hint: str, initializer: Callable[..
                 raise InferKitError(f"a {what} worker process could not start: {why.read_text()}",
                                     hint="report this if it happens in a plain install") from None
             raise InferKitError(f"a {what} worker process died (killed, or out of memory)", hint=hint) from None
+        except BaseException:
+            _stop_workers(executor)
+            raise
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
 

@@ -162,6 +162,46 @@ def test_killing_a_multi_device_run_stops_its_workers(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_a_multi_device_run_at_once(tmp_path, how):
+    """A worker's task is a whole device's run: the command must stop it, not wait for it to finish."""
+    from test_run_support import float_model
+
+    model = float_model(tmp_path / "m.onnx", batch=1)
+    prep = _run_inputs(tmp_path / "prep", 3000)
+    out = tmp_path / "out"
+    args = ("run", "-m", model, "-i", prep, "-o", out, "--output-dirname", "r", "--device", "0,1", "--loop", "20")
+    result = out / "r"
+
+    def outputs() -> int:
+        return sum(len(os.listdir(result / d)) for d in ("device0_0", "device1_1") if (result / d).is_dir())
+
+    process = subprocess.Popen([*CLI, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)  # its own group, as a terminal's foreground job
+    try:
+        assert _wait_for(lambda: outputs() >= 20, 60), process.stderr
+        children = _descendants(process.pid)
+        # Ctrl-C reaches the whole foreground group; SIGTERM (kill, a job scheduler) only the command
+        os.killpg(process.pid, how) if how == signal.SIGINT else process.send_signal(how)
+        started = time.monotonic()
+        process.wait(timeout=60)
+        stopped_after = time.monotonic() - started
+        assert process.returncode == (130 if how == signal.SIGINT else 143), process.stderr.read()
+        assert stopped_after < 10, f"took {stopped_after:.1f} s"
+        assert _wait_for(lambda: not _alive(children), 5), f"still alive: {_alive(children)}"
+        written = outputs()
+        time.sleep(1.0)
+        assert outputs() == written < 2 * 3000  # stopped, not finished, and nothing writes on
+        assert not list(result.rglob(".*.partial"))  # each worker finished the file it was writing and stopped
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+    resumed = subprocess.run([*CLI, *map(str, args), "--resume"], capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert outputs() == 2 * 3000
+
+
+@pytest.mark.slow
 def test_a_second_writer_is_refused_naming_the_first(many_images, tmp_path):
     dst = tmp_path / "prep"
     first = _start("preprocess", "--preset", "resnet", "--workers", "2", many_images, dst)
