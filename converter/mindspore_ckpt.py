@@ -27,6 +27,8 @@ What ``mindspore.save_checkpoint`` writes, and how this reader treats it:
   the tensors;
 * ``crc_check=True`` appends ``b"crc_num"`` and the CRC32 of everything before it as 10 big-endian
   bytes: checked;
+* bytes that parse but that no field of the schema holds (garbage appended that happens to be
+  well-formed protobuf), and a value without its tensor: refused as corrupt;
 * ``enc_key=...`` encrypts the whole file in blocks starting with the magic ``d8 5e 3a 7f``:
   refused (it needs the key and MindSpore's own crypto).
 
@@ -131,6 +133,9 @@ def read_mindspore_checkpoint(path: str | os.PathLike[str]) -> MindSporeCheckpoi
         detail = str(exc).strip().splitlines()[0].rsplit(": ", 1)[-1][:120] if str(exc).strip() else "DecodeError"
         raise InferKitError(f"{where} is truncated or corrupt (protobuf: {detail.lower()})",
                             hint="copy the file again, or re-save it with mindspore.save_checkpoint") from None
+    if _has_unknown_fields(message):  # bytes that parse but belong to no field: garbage appended, or not a .ckpt
+        raise InferKitError(f"{where} is corrupt: bytes no MindSpore checkpoint field holds (garbage appended?)",
+                            hint="copy the file again, or re-save it with mindspore.save_checkpoint")
     tensors, text = _collect(message.value, where)
     if not tensors:
         raise InferKitError(f"{where} holds no tensors")
@@ -156,9 +161,12 @@ def _collect(values: Any, where: str) -> tuple[dict[str, np.ndarray], dict[str, 
     index = 0
     while index < len(values):
         value = values[index]
-        if not value.HasField("tensor"):
+        if value.HasField("maptensor"):
             raise InferKitError(f"{where}: entry {value.tag!r} is a map tensor (MapParameter), which image "
                                 "classifiers do not have and infer-kit does not read")
+        if not value.HasField("tensor"):
+            raise InferKitError(f"{where} is truncated or corrupt: entry {value.tag!r} holds no tensor",
+                                hint="copy the file again, or re-save it with mindspore.save_checkpoint")
         parts = [value.tensor.tensor_content]
         dims, ttype = list(value.tensor.dims), value.tensor.tensor_type
         index += 1
@@ -200,6 +208,20 @@ def _decode(tag: str, dims: list[int], ttype: str, data: bytes, where: str) -> n
     if ttype == "BFloat16":
         array = (array.astype(np.uint32) << 16).view(np.float32)
     return array
+
+
+def _has_unknown_fields(message: Any) -> bool:
+    """Whether the checkpoint, a value or a tensor holds fields the schema lacks (what MindSpore never writes)."""
+    try:
+        from google.protobuf.unknown_fields import UnknownFieldSet  # protobuf >= 4.22
+
+        def count(part: Any) -> int:
+            return len(UnknownFieldSet(part))
+    except ImportError:  # older protobuf: the method that module replaced
+        def count(part: Any) -> int:
+            return len(part.UnknownFields())
+
+    return bool(count(message)) or any(count(value) or count(value.tensor) for value in message.value)
 
 
 def _varint(buf: bytes, pos: int) -> tuple[int, int]:

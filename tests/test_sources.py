@@ -247,6 +247,20 @@ def test_mindspore_checkpoint_cut_short_is_refused_in_one_line(tmp_path, cli, cu
     assert len(lines) == 1 and lines[0].startswith(f"infer-kit: error: MindSpore checkpoint {path} is truncated")
 
 
+@pytest.mark.parametrize("tail, fragment", [
+    (b"\x10\x01", "is corrupt: bytes no MindSpore checkpoint field holds"),  # parses: an unknown varint field
+    (b"\x1a\x02ab", "is corrupt: bytes no MindSpore checkpoint field holds"),  # an unknown length-delimited one
+    (b"\x0a\x03\x0a\x01a", "is truncated or corrupt: entry 'a' holds no tensor"),  # a value without its tensor
+])
+def test_mindspore_checkpoint_with_bytes_appended_that_still_parse_is_refused(tmp_path, tail, fragment):
+    """Garbage after the last tensor that happens to be well-formed protobuf must not pass as a checkpoint."""
+    path = tmp_path / "tail.ckpt"
+    path.write_bytes((MS_FORMAT / "plain.ckpt").read_bytes() + tail)
+    with pytest.raises(InferKitError) as err:
+        read_mindspore_checkpoint(path)
+    assert fragment in err.value.one_line() and str(path) in err.value.one_line()
+
+
 def test_encrypted_and_damaged_mindspore_checkpoints_are_refused(tmp_path, cli):
     result = cli("export", "--checkpoint", MS_FORMAT / "aes.ckpt", "-o", tmp_path / "m.onnx")
     assert result.exit_code == 1 and "is encrypted (saved with enc_key)" in result.stderr
