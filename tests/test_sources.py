@@ -103,6 +103,20 @@ def test_timm04_checkpoint_loads_weights_only_with_only_namespace_allowed(tmp_pa
         load_checkpoint_model(None, path)
 
 
+def test_timm04_ema_weights_are_used_with_ema(tmp_path):
+    """timm 0.4.5's CheckpointSaver stores 'state_dict_ema' beside 'state_dict' when training with --model-ema."""
+    raw = read_checkpoint_file(FIXTURES / "tresnet_seed_small.pth.tar").raw
+    raw["state_dict_ema"] = {k: (v + 1 if k == "head.fc.bias" else v) for k, v in raw["state_dict"].items()}
+    path = tmp_path / "ema.pth.tar"
+    torch.save(raw, path)
+    plain = load_checkpoint_model(None, path)[0].state_dict()["head.fc.bias"]
+    model, info = load_checkpoint_model(None, path, use_ema=True)
+    ema = model.state_dict()["head.fc.bias"]
+    assert "the EMA weights (state_dict_ema)" in info.notes
+    assert torch.equal(plain, raw["state_dict"]["head.fc.bias"])
+    assert torch.equal(ema, raw["state_dict_ema"]["head.fc.bias"])
+
+
 # ---- one renamed, one missing, one extra tensor: each named, source and target ------------------------------
 def _torch_mutant(tmp_path: Path, name: str, mutate) -> Path:
     raw = read_checkpoint_file(FIXTURES / name).raw

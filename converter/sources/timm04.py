@@ -91,7 +91,7 @@ class Timm04Source(Source):
 
     def convert(self, file: CheckpointFile, *, arch: str | None, use_ema: bool = False) -> Conversion:
         where = f"checkpoint {file.path}"
-        state = _state(file.raw)
+        state = _state(file.raw, use_ema=use_ema)
         if state is None or not set(MARKERS) <= set(state):
             raise InferKitError(f"{where} is not a timm 0.4 TResNet checkpoint (no body.conv1.0.weight, "
                                 "body.layer1.0.conv1.0.weight, head.fc.weight)",
@@ -99,7 +99,7 @@ class Timm04Source(Source):
         state, stripped = strip_common_prefix(state)
         seed = SEED_MARK in state
         tensors, origin, unmatched, skipped = rename(state, RULES.target_of, where=where)
-        notes = []
+        notes = ["the EMA weights (state_dict_ema)"] if use_ema and tensor_dict(file.raw.get("state_dict_ema")) else []
         if not seed:
             for key in [k for k in tensors if k.endswith(".bn.weight")]:
                 tensors[key] = tensors[key].abs() + IABN_EPS
@@ -123,10 +123,11 @@ class Timm04Source(Source):
         )
 
 
-def _state(raw: Any) -> dict[str, Any] | None:
+def _state(raw: Any, *, use_ema: bool = False) -> dict[str, Any] | None:
+    """The weights of a timm 0.4 checkpoint (with ``use_ema``, the saver's ``state_dict_ema`` when it holds one)."""
     if not isinstance(raw, dict):
         return None
-    for candidate in (raw.get("state_dict"), raw):
+    for candidate in ((raw.get("state_dict_ema") if use_ema else None), raw.get("state_dict"), raw):
         if tensor_dict(candidate):
             state, _ = strip_common_prefix(candidate)
             return state
