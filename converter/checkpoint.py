@@ -24,7 +24,7 @@ from infer_kit.fsutil import sha256_file
 from infer_kit.registry import ModelEntry, create_model, get_model
 from infer_kit.spec import PreprocessSpec
 
-from .sources import AUTO, Conversion, choose_source, read_checkpoint_file
+from .sources import AUTO, Conversion, auto_would_choose, choose_source, read_checkpoint_file
 
 if TYPE_CHECKING:
     import torch
@@ -89,19 +89,25 @@ def load_checkpoint_model(
     chosen, detection = choose_source(file, source)
     if source == AUTO:
         log.debug("checkpoint %s: source %s (%s)", path, chosen.name, detection.reason)
-    conversion = chosen.convert(file, arch=arch, use_ema=use_ema)
-    entry = get_model(conversion.arch)
-    model = conversion.build() if conversion.build is not None else create_model(entry)
-    head = classifier_key(model)
-    inferred = int(conversion.tensors[head].shape[0]) if head and head in conversion.tensors else None
-    classes = num_classes or inferred or conversion.num_classes or 1000
-    if classes != _head_size(model, head):
-        model.reset_classifier(classes)
-    notes = list(conversion.notes)
-    for patch in conversion.patches:
-        changed = patch.apply(model)
-        notes.append(f"patched {changed} module(s): {patch.description}")
-    _load_strict(model, conversion, path=path, entry=entry, source=chosen.name)
+    try:
+        conversion = chosen.convert(file, arch=arch, use_ema=use_ema)
+        entry = get_model(conversion.arch)
+        model = conversion.build() if conversion.build is not None else create_model(entry)
+        head = classifier_key(model)
+        inferred = int(conversion.tensors[head].shape[0]) if head and head in conversion.tensors else None
+        classes = num_classes or inferred or conversion.num_classes or 1000
+        if classes != _head_size(model, head):
+            model.reset_classifier(classes)
+        notes = list(conversion.notes)
+        for patch in conversion.patches:
+            changed = patch.apply(model)
+            notes.append(f"patched {changed} module(s): {patch.description}")
+        _load_strict(model, conversion, path=path, entry=entry, source=chosen.name)
+    except InferKitError as exc:  # a --from that contradicts the file: say what auto would have read it as
+        better = auto_would_choose(file, chosen.name) if source != AUTO else None
+        if better is None:
+            raise
+        raise InferKitError(exc.message, hint=f"{exc.hint}; {better}" if exc.hint else better) from None
     model.eval()
     info = CheckpointInfo(
         path=path,

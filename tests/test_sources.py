@@ -296,6 +296,21 @@ def test_from_names_a_source_and_refuses_the_wrong_file_kind(tmp_path, cli):
     assert result.exit_code == 1 and "is not a pycls checkpoint" in result.stderr
 
 
+@pytest.mark.parametrize("name, given, fragment", [
+    ("effnet_pytorch_small.pth", "pytorch", "--from auto reads it as efficientnet-pytorch (EfficientNet-PyTorch names"),
+    ("tresnet_seed_small.pth.tar", "pytorch", "--from auto reads it as timm-0.4 (TResNet in timm 0.4's"),
+    ("pycls_effnet_small_o2.pyth", "mindspore", "--from auto reads it as pycls ('model_state' holds"),
+    ("resnest_small_train.ckpt", "timm-0.4", "use --from mindspore (or auto)"),
+])
+def test_a_from_that_contradicts_the_file_says_what_auto_would_choose(tmp_path, cli, name, given, fragment):
+    result = cli("export", "--checkpoint", FIXTURES / name, "--from", given, "-o", tmp_path / "m.onnx")
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code == 1 and len(lines) == 1 and fragment in lines[0], result.stderr
+    assert not (tmp_path / "m.onnx").exists()
+    if given == "mindspore":  # a torch file given to the .ckpt reader is not told to use the .ckpt reader
+        assert "--from mindspore for" not in lines[0]
+
+
 def test_cli_export_says_which_source_auto_chose_and_why(tmp_path, cli):
     out = tmp_path / "p.onnx"
     result = cli("export", "--checkpoint", FIXTURES / "pycls_effnet_small_o2.pyth", "-o", out, "--resize", "96",

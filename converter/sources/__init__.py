@@ -45,18 +45,31 @@ def choose_source(file: CheckpointFile, name: str = AUTO) -> tuple[Source, Detec
         if source.kind != file.kind:
             what = "a MindSpore .ckpt" if file.kind == MINDSPORE else "a torch file"
             raise InferKitError(f"checkpoint {file.path} is {what}, not what --from {name} reads",
-                                hint="use --from auto, or --from mindspore for .ckpt files")
+                                hint=auto_would_choose(file, name)
+                                or ("use --from mindspore (or auto)" if file.kind == MINDSPORE else "use --from auto"))
         detected = source.detect(file)
         return source, detected or Detection(name, 0.0, "chosen with --from")
-    found = [d for s in SOURCES.values() if s.kind == file.kind for d in [s.detect(file)] if d is not None]
-    if not found:  # nothing recognised: the pytorch source's own error says what the file holds
+    best = _best_detection(file)
+    if best is None:  # nothing recognised: the pytorch source's own error says what the file holds
         SOURCES["pytorch"].convert(file, arch=None)
         raise InferKitError(f"checkpoint {file.path}: no source recognises it")  # pragma: no cover
-    best = max(found, key=lambda d: d.confidence)
     return SOURCES[best.source], best
+
+
+def auto_would_choose(file: CheckpointFile, given: str) -> str | None:
+    """A hint when ``--from auto`` would read ``file`` with another torch source than ``given`` (else None)."""
+    best = _best_detection(file) if file.kind == TORCH else None
+    if best is None or best.source == given:
+        return None
+    return f"--from auto reads it as {best.source} ({best.reason})"
+
+
+def _best_detection(file: CheckpointFile) -> Detection | None:
+    found = [d for s in SOURCES.values() if s.kind == file.kind for d in [s.detect(file)] if d is not None]
+    return max(found, key=lambda d: d.confidence) if found else None
 
 
 __all__ = [
     "AUTO", "MINDSPORE", "SOURCES", "SOURCE_NAMES", "TORCH", "CheckpointFile", "Conversion", "Detection", "Patch",
-    "Source", "choose_source", "extract_state_dict", "get_source", "read_checkpoint_file",
+    "Source", "auto_would_choose", "choose_source", "extract_state_dict", "get_source", "read_checkpoint_file",
 ]
