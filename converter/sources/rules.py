@@ -44,15 +44,6 @@ class _Pattern:
         parts.append(re.escape(text[last:]))
         return cls(text, re.compile("".join(parts) + r"\Z"), offsets)
 
-    def sources_of(self, key: str) -> list[str]:
-        """Every source name some rule maps onto target ``key`` (for a message when the tables overlap)."""
-        found = []
-        for rule in self.rules:
-            values = rule.target.match(key)
-            if values is not None and rule.source.format(values) not in found:
-                found.append(rule.source.format(values))
-        return found
-
     def match(self, key: str) -> dict[str, str] | None:
         """The placeholder values of ``key`` (integers with this pattern's offsets undone)."""
         found = self.regex.match(key)
