@@ -103,6 +103,12 @@ def test_timm04_checkpoint_loads_weights_only_with_only_namespace_allowed(tmp_pa
         load_checkpoint_model(None, path)
 
 
+def test_efficientnet_pytorch_file_with_a_non_efficientnet_arch_says_so():
+    with pytest.raises(InferKitError) as err:
+        load_checkpoint_model("resnet50", FIXTURES / "effnet_pytorch_small.pth")
+    assert "holds an EfficientNet, but --arch resnet50 is a timm ResNet" in err.value.one_line()
+
+
 def test_timm04_ema_weights_are_used_with_ema(tmp_path):
     """timm 0.4.5's CheckpointSaver stores 'state_dict_ema' beside 'state_dict' when training with --model-ema."""
     raw = read_checkpoint_file(FIXTURES / "tresnet_seed_small.pth.tar").raw

@@ -102,7 +102,11 @@ class EfficientNetPyTorchSource(Source):
                 arch = REGISTRY_NAMES.get(arch, arch)
         if arch is not None:  # the target's own stage depths decide where block N goes
             model = create_model(arch, num_classes=classes)
-            depths = [len(stage) for stage in model.blocks] if hasattr(model, "blocks") else []
+            if not hasattr(model, "blocks") or not hasattr(model, "conv_stem"):
+                raise InferKitError(f"{where} holds an EfficientNet, but --arch {arch} is a timm "
+                                    f"{type(model).__name__}",
+                                    hint="pass a tf_efficientnet_* / tf_efficientnet_lite* --arch, or none")
+            depths = [len(stage) for stage in model.blocks]
             build = lambda: model  # noqa: E731 - already built
         else:  # no registered size fits: timm's EfficientNet of the geometry the tensors show
             geometry = _geometry(state, blocks, expanded)
