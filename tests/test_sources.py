@@ -103,6 +103,17 @@ def test_timm04_checkpoint_loads_weights_only_with_only_namespace_allowed(tmp_pa
         load_checkpoint_model(None, path)
 
 
+def test_pycls_names_the_source_of_a_block_the_file_lacks_by_its_stages_kind():
+    """A block the file does not have (a reduced file given --arch efficientnet_b3) is named as its stage's kind."""
+    from infer_kit.converter.sources import get_source
+
+    file = read_checkpoint_file(FIXTURES / "pycls_effnet_small_o2.pyth")  # stage 2 has 2 blocks, B3 has 3
+    conversion = get_source("pycls").convert(file, arch="efficientnet_b3")
+    assert conversion.expected_source("blocks.1.2.conv_pw.weight") == "s2.b3.exp.weight"
+    assert conversion.expected_source("blocks.0.1.conv_pw.weight") == "s1.b2.lin_proj.weight"  # stage 1: no exp
+    assert conversion.expected_source("blocks.1.1.conv_pw.weight") == "s2.b2.exp.weight"
+
+
 def test_efficientnet_pytorch_file_with_a_non_efficientnet_arch_says_so():
     with pytest.raises(InferKitError) as err:
         load_checkpoint_model("resnet50", FIXTURES / "effnet_pytorch_small.pth")

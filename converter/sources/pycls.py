@@ -81,6 +81,8 @@ class PyclsSource(Source):
                                 hint="use --from auto")
         state, stripped = strip_common_prefix(state)
         expanded = {m.groups() for k in state for m in [BLOCK.match(k)] if m and k.endswith(".exp.weight")}
+        present = {m.groups() for k in state for m in [BLOCK.match(k)] if m}
+        expanded_stages = {stage for stage, _ in expanded}
 
         def target_of(key: str) -> str | None:
             block = BLOCK.match(key)
@@ -93,7 +95,11 @@ class PyclsSource(Source):
             if block is None:
                 return STEM_AND_HEAD.source_of(target)
             stage, index = (str(int(g) + 1) for g in block.groups())
-            return (EXPANDED if (stage, index) in expanded else DEPTHWISE).source_of(target)
+            if (stage, index) in present:
+                kind = EXPANDED if (stage, index) in expanded else DEPTHWISE
+            else:  # a block the file lacks: the kind of its stage's blocks (an EfficientNet stage has one kind)
+                kind = EXPANDED if stage in expanded_stages else DEPTHWISE
+            return kind.source_of(target)
 
         tensors, origin, unmatched, skipped = rename(state, target_of, where=where)
         half = sum(1 for v in state.values() if getattr(v, "dtype", None) is not None and "float16" in str(v.dtype))
