@@ -114,6 +114,16 @@ def test_pycls_names_the_source_of_a_block_the_file_lacks_by_its_stages_kind():
     assert conversion.expected_source("blocks.1.1.conv_pw.weight") == "s2.b2.exp.weight"
 
 
+def test_mindspore_names_the_stem_norms_source_as_a_gamma():
+    from infer_kit.converter.sources import get_source
+
+    file = read_checkpoint_file(FIXTURES / "resnest_small_train.ckpt")
+    conversion = get_source("mindspore").convert(file, arch="resnest50")
+    assert conversion.expected_source("conv1.1.weight") == "conv1.1.gamma"  # the stem's BatchNorm, not a conv
+    assert conversion.expected_source("conv1.3.weight") == "conv1.3.weight"
+    assert "conv1.1.weight" in conversion.tensors and "conv1.6.weight" in conversion.tensors
+
+
 def test_efficientnet_pytorch_file_with_a_non_efficientnet_arch_says_so():
     with pytest.raises(InferKitError) as err:
         load_checkpoint_model("resnet50", FIXTURES / "effnet_pytorch_small.pth")

@@ -39,7 +39,9 @@ from .base import MINDSPORE, CheckpointFile, Conversion, Detection, Source, matc
 from .rules import Rules
 
 RULES = Rules([
-    ("conv1.{i}.weight", "conv1.{i}.weight"),  # the deep stem's three 3x3 convs (Sequential 0, 3, 6)
+    ("conv1.0.weight", "conv1.0.weight"),  # the deep stem's three 3x3 convs (Sequential 0, 3, 6; 1 and 4 are
+    ("conv1.3.weight", "conv1.3.weight"),  # BatchNorms, under the rules below)
+    ("conv1.6.weight", "conv1.6.weight"),
     ("layer{i}.{j}.conv1.weight", "layer{i}.{j}.conv1.weight"),
     ("layer{i}.{j}.conv3.weight", "layer{i}.{j}.conv3.weight"),
     ("layer{i}.{j}.downsample.1.weight", "layer{i}.{j}.downsample.1.weight"),  # 0 is the avg-down pool
