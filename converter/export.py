@@ -28,7 +28,7 @@ from infer_kit.resolve import resolve_spec
 from infer_kit.spec import PreprocessSpec
 
 from .checkpoint import CheckpointInfo, load_checkpoint_model
-from .verify import VerificationReport, verify_onnx
+from .verify import VerificationReport, find_images, verify_onnx
 
 if TYPE_CHECKING:
     import onnx
@@ -93,6 +93,10 @@ def export_onnx(
         raise InferKitError(f"batch must be >= 1, got {batch}")
     if not input_name or not output_name or input_name == output_name:
         raise InferKitError("input and output names must be non-empty and different")
+    if verify_images is not None:  # checked before the model is loaded and traced (a minute for a big one)
+        if not verify:
+            raise InferKitError("--verify-images and --no-verify exclude each other")
+        find_images(verify_images)
     if output is not None:  # checked before the checkpoint is loaded; the default name needs the arch
         check_output_file(output, what="output model")
     model, info, entry_name, spec = _build(arch, checkpoint, num_classes, trust_checkpoint, use_ema, random_init,

@@ -112,18 +112,24 @@ def _report(ref: np.ndarray, out: np.ndarray, random_batches: int, images: int, 
     )
 
 
-def load_images(folder: str | os.PathLike[str], spec: PreprocessSpec) -> torch.Tensor:
-    """Real images from ``folder`` as a float NCHW batch, preprocessed by torchvision per ``spec``."""
-    import torch
-    from PIL import Image, UnidentifiedImageError
-    from torchvision import transforms
-
+def find_images(folder: str | os.PathLike[str]) -> list[Path]:
+    """The image files under ``folder``, sorted; a missing folder or one without images is one line."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InferKitError(f"--verify-images: {folder} is not a folder of images")
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise InferKitError(f"--verify-images: no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+    return files
+
+
+def load_images(folder: str | os.PathLike[str], spec: PreprocessSpec) -> torch.Tensor:
+    """Real images from ``folder`` as a float NCHW batch, preprocessed by torchvision per ``spec``."""
+    import torch
+    from PIL import Image, UnidentifiedImageError
+    from torchvision import transforms
+
+    files = find_images(folder)
     transform = transforms.Compose([
         transforms.Resize(spec.resize, interpolation=transforms.InterpolationMode(spec.interpolation)),
         transforms.CenterCrop(spec.crop),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fractions
+import re
 
 import numpy as np
 import onnx
@@ -192,6 +193,19 @@ def test_bad_arguments_give_one_line_errors(tmp_path, cli, monkeypatch, args, fr
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("infer-kit: error: ")
+
+
+@pytest.mark.parametrize("folder, verify, fragment", [
+    ("missing", True, "--verify-images: {} is not a folder of images"),
+    ("empty", True, "--verify-images: no images"),
+    ("empty", False, "--verify-images and --no-verify exclude each other"),
+])
+def test_verify_images_is_checked_before_the_model_is_loaded(tmp_path, monkeypatch, folder, verify, fragment):
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setattr(export_module, "_build", lambda *a, **k: pytest.fail("loaded before --verify-images checks"))
+    with pytest.raises(InferKitError, match=re.escape(fragment.format(tmp_path / folder))):
+        export_onnx("resnet18", None, tmp_path / "m.onnx", random_init=True, verify=verify,
+                    verify_images=tmp_path / folder)
 
 
 def test_empty_or_corrupt_checkpoint_is_a_user_error(tmp_path):
