@@ -33,6 +33,11 @@ def test_imagenet_photos_are_written_with_their_labels_and_the_1000_names(tmp_pa
         assert (root / "val_flat" / photo.file).stat().st_size > 50_000
     again = write_imagenet_photos(root)
     assert again.already_complete and again.written == 0
+    (root / "val_flat" / "chelsea.png").unlink()  # a photo deleted since: not complete, copied again
+    (root / "val_label.txt").unlink()
+    repaired = write_imagenet_photos(root)
+    assert not repaired.already_complete and repaired.written == 1
+    assert (root / "val_flat" / "chelsea.png").is_file() and read_val_labels(root / "val_label.txt") == labels
 
 
 def test_package_paths_in_a_pipeline_config(tmp_path):

@@ -82,7 +82,11 @@ def write_imagenet_photos(root: str | os.PathLike[str]) -> DatasetResult:
         if recorded.get("name") != NAME:
             raise InferKitError(f"{root} already holds a different dataset ({recorded.get('name')})",
                                 hint="choose another folder or delete this one")
-        return DatasetResult(root, NAME, [], {"val": len(IMAGENET_PHOTOS)}, 0, True)
+        wanted = [root / "val_flat" / photo.file for photo in IMAGENET_PHOTOS]
+        wanted += [root / "val_label.txt", root / "class_index.json"]
+        if all(path.is_file() for path in wanted):
+            return DatasetResult(root, NAME, [], {"val": len(IMAGENET_PHOTOS)}, 0, True)
+        marker.unlink()  # a file deleted since: complete it again (the photos still there are kept)
     if root.exists() and not root.is_dir():
         raise InferKitError(f"dataset folder {root} exists and is not a folder")
     sources = [(photo, photo_path(photo)) for photo in IMAGENET_PHOTOS]
