@@ -124,6 +124,19 @@ def test_mindspore_names_the_stem_norms_source_as_a_gamma():
     assert "conv1.1.weight" in conversion.tensors and "conv1.6.weight" in conversion.tensors
 
 
+@pytest.mark.parametrize("name, arch, fragment", [
+    # efficientnet_b0 has the same tensor names as tf_efficientnet_b0 but pads symmetrically with BatchNorm eps
+    # 1e-5: an EfficientNet-PyTorch B0 loads into it strictly and its logits are off by a third of their scale
+    ("effnet_pytorch_small.pth", "efficientnet_b0", "computes TensorFlow 'same' padding"),
+    ("effnet_pytorch_small.pth", "efficientnet_b3", "computes TensorFlow 'same' padding"),  # the registry's B3
+    ("pycls_effnet_small_o2.pyth", "tf_efficientnet_b3", "pycls's EffNet pads symmetrically"),
+])
+def test_an_efficientnet_arch_that_computes_another_function_is_refused(name, arch, fragment):
+    with pytest.raises(InferKitError) as err:
+        load_checkpoint_model(arch, FIXTURES / name)
+    assert fragment in err.value.one_line() and f"--arch {arch}" in err.value.one_line()
+
+
 def test_efficientnet_pytorch_file_with_a_non_efficientnet_arch_says_so():
     with pytest.raises(InferKitError) as err:
         load_checkpoint_model("resnet50", FIXTURES / "effnet_pytorch_small.pth")

@@ -18,7 +18,7 @@ import re
 from typing import Any
 
 from infer_kit.errors import InferKitError
-from infer_kit.registry import create_model
+from infer_kit.registry import create_model, get_model
 
 from .base import CheckpointFile, Conversion, Detection, Source, rename, strip_common_prefix, tensor_dict
 from .effnet import EFFICIENTNET_STRIDES, Geometry, Stage
@@ -106,6 +106,12 @@ class EfficientNetPyTorchSource(Source):
                 raise InferKitError(f"{where} holds an EfficientNet, but --arch {arch} is a timm "
                                     f"{type(model).__name__}",
                                     hint="pass a tf_efficientnet_* / tf_efficientnet_lite* --arch, or none")
+            timm_name = get_model(arch).arch
+            if not timm_name.startswith("tf_"):  # same tensor names, another function: strict loading cannot tell
+                raise InferKitError(f"{where} was written by EfficientNet-PyTorch, which computes TensorFlow 'same' "
+                                    f"padding and BatchNorm eps 1e-3; --arch {arch} (timm {timm_name}) pads "
+                                    "symmetrically and would load the weights but compute something else",
+                                    hint="use a tf_efficientnet_* / tf_efficientnet_lite* --arch, or none")
             depths = [len(stage) for stage in model.blocks]
             build = lambda: model  # noqa: E731 - already built
         else:  # no registered size fits: timm's EfficientNet of the geometry the tensors show

@@ -18,6 +18,7 @@ import re
 from typing import Any
 
 from infer_kit.errors import InferKitError
+from infer_kit.registry import get_model
 
 from .base import CheckpointFile, Conversion, Detection, Source, rename, strip_common_prefix, tensor_dict
 from .effnet import EFFICIENTNET_STRIDES, Geometry, Stage
@@ -79,6 +80,11 @@ class PyclsSource(Source):
         if state is None:
             raise InferKitError(f"{where} is not a pycls checkpoint (no 'model_state' of tensors)",
                                 hint="use --from auto")
+        if arch is not None and get_model(arch).arch.startswith("tf_"):  # same names, TensorFlow padding
+            raise InferKitError(f"{where} is a pycls EffNet, and pycls's EffNet pads symmetrically with BatchNorm eps "
+                                f"1e-5; --arch {arch} (timm {get_model(arch).arch}) pads like TensorFlow and would "
+                                "load the weights but compute something else",
+                                hint="use an efficientnet_* --arch (efficientnet_b3 for the seed), or none")
         state, stripped = strip_common_prefix(state)
         expanded = {m.groups() for k in state for m in [BLOCK.match(k)] if m and k.endswith(".exp.weight")}
         present = {m.groups() for k in state for m in [BLOCK.match(k)] if m}
