@@ -103,6 +103,10 @@ def load_checkpoint_model(
             changed = patch.apply(model)
             notes.append(f"patched {changed} module(s): {patch.description}")
         _load_strict(model, conversion, path=path, entry=entry, source=chosen.name)
+        override = _overridden_arch(arch, conversion.recorded_arch, entry)
+        if override:  # loaded, but the names and shapes fitting does not make it the same function
+            log.warning("checkpoint %s: %s", path, override)
+            notes.append(override)
     except InferKitError as exc:  # a --from that contradicts the file: say what auto would have read it as
         better = auto_would_choose(file, chosen.name) if source != AUTO else None
         if better is None:
@@ -168,6 +172,20 @@ def _load_strict(model: torch.nn.Module, conversion: Conversion, *, path: Path, 
         if key.endswith("num_batches_tracked") and key not in tensors:
             tensors[key] = value
     model.load_state_dict(tensors, strict=True)
+
+
+def _overridden_arch(arch: str | None, recorded: str | None, entry: ModelEntry) -> str | None:
+    """A note when ``--arch`` names another model than the checkpoint records (None: it does not)."""
+    if arch is None or recorded is None or recorded == arch:
+        return None
+    try:
+        recorded_timm = get_model(recorded).arch
+    except InferKitError:  # a name timm does not know (a recipe's own): nothing to compare
+        return None
+    if recorded_timm.split(".")[0] == entry.arch.split(".")[0]:
+        return None
+    return (f"--arch {arch} overrides the checkpoint's arch {recorded!r} (timm {recorded_timm}); the weights fit, "
+            "but check that the two compute the same function")
 
 
 def _listed(items: list[str], label: str) -> str:

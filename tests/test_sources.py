@@ -93,6 +93,21 @@ def test_plain_pytorch_state_dict_is_still_detected_as_pytorch(tmp_path):
     assert info.source == "pytorch" and "timm/torchvision names" in info.source_reason
 
 
+def test_an_arch_that_overrides_the_recorded_one_and_still_loads_is_said(tmp_path, cli):
+    """efficientnet_b0 and tf_efficientnet_b0 share every tensor name and shape but not their padding."""
+    from infer_kit.registry import create_model
+
+    path = tmp_path / "b0.pth"
+    torch.save({"arch": "efficientnet_b0", "state_dict": create_model("efficientnet_b0", num_classes=3).state_dict()},
+               path)
+    info = load_checkpoint_model("tf_efficientnet_b0", path)[1]
+    assert "--arch tf_efficientnet_b0 overrides the checkpoint's arch 'efficientnet_b0'" in " ".join(info.notes)
+    assert not load_checkpoint_model("efficientnet_b0", path)[1].notes
+    result = cli("export", "--checkpoint", path, "--arch", "tf_efficientnet_b0", "-o", tmp_path / "m.onnx",
+                 "--no-verify", "--resize", "64", "--crop", "64")
+    assert result.exit_code == 0 and "overrides the checkpoint's arch 'efficientnet_b0'" in result.stderr
+
+
 def test_timm04_checkpoint_loads_weights_only_with_only_namespace_allowed(tmp_path):
     raw = read_checkpoint_file(FIXTURES / "tresnet_seed_small.pth.tar").raw
     assert isinstance(raw["args"], argparse.Namespace)
