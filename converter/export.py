@@ -163,6 +163,10 @@ def _build(
             raise InferKitError("no --checkpoint given", hint="pass --checkpoint FILE, or --random-init on purpose")
         if arch is None:
             raise InferKitError("--random-init needs --arch")
+        given = [flag for flag, on in (("--from", source != "auto"), ("--ema", use_ema), ("--trust-checkpoint", trust))
+                 if on]
+        if given:
+            raise InferKitError(f"--random-init reads no checkpoint: drop {' and '.join(given)}")
         entry = get_model(arch)
         model = create_model(entry, num_classes=num_classes or 1000).eval()
         return model, None, entry.name, entry.spec

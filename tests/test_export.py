@@ -183,6 +183,8 @@ def test_cli_export_prints_a_summary(tmp_path, cli, resnet18_weights):
         (["--arch", "resnet18"], "no --checkpoint given"),
         (["--arch", "resnet18", "--random-init", "-o", "m.txt"], "must end in .onnx"),
         (["--arch", "resnet18", "--random-init", "--batch", "2", "--dynamic-batch"], "exclude each other"),
+        (["--arch", "resnet18", "--random-init", "--from", "mindspore"], "--random-init reads no checkpoint"),
+        (["--arch", "resnet18", "--random-init", "--ema"], "--random-init reads no checkpoint: drop --ema"),
     ],
 )
 def test_bad_arguments_give_one_line_errors(tmp_path, cli, monkeypatch, args, fragment):
