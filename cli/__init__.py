@@ -74,11 +74,19 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     console.configure(ctx.obj["verbosity"])
 
 
-def usage_line(exc: click.ClickException) -> str:
-    """click's error as one line: which command, what was wrong, where to look (no usage block)."""
+def usage_line(exc: click.ClickException, args: list[str] | None = None) -> str:
+    """click's error as one line: which command, what was wrong, where to look (no usage block).
+
+    Some of click's parser errors (an option missing its value) carry no context: the command is
+    then the first of ``args`` that names one.
+    """
     message = " ".join(exc.format_message().split()).rstrip(".")
     context = getattr(exc, "ctx", None)
-    command = context.command_path if context is not None else "infer-kit"
+    if context is not None:
+        command = context.command_path
+    else:
+        named = next((a for a in args or [] if a in COMMANDS), None)
+        command = f"infer-kit {named}" if named else "infer-kit"
     return f"{command}: {message}: see '{command} --help'"
 
 
@@ -104,7 +112,7 @@ def main(argv: list[str] | None = None) -> Any:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:  # a usage mistake: the same one line as every other user error
-        click.echo(f"infer-kit: error: {usage_line(exc)}", err=True)
+        click.echo(f"infer-kit: error: {usage_line(exc, args)}", err=True)
         sys.exit(InferKitError.exit_code)
     except (click.exceptions.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
         click.echo("infer-kit: interrupted; completed files are kept, rerun with --resume to finish", err=True)

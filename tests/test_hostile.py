@@ -234,6 +234,9 @@ def test_usage_mistakes_are_one_line_exit_1(tmp_path, cli):
                  ["atc", "-b", "abc"], ["run", "-o", __file__], ["dataset", "no-such-set", tmp_path]):
         line = _one_line(cli(*args))
         assert "Usage:" not in line and "--help" in line
+    for command, option in (("export", "-o"), ("run", "--output_dir"), ("evaluate", "--labels")):
+        line = _one_line(cli(command, option))  # click's parser gives this error no context: the line names it
+        assert "requires an argument" in line and line.endswith(f"see 'infer-kit {command} --help'"), line
 
 
 def test_a_ten_megabyte_token_is_not_echoed(tmp_path, cli):
