@@ -75,6 +75,22 @@ def test_interrupted_write_is_finished_by_a_rerun(tmp_path: Path) -> None:
     assert (root / MARKER).is_file() and not (root / IN_PROGRESS).exists()
 
 
+def test_files_deleted_from_a_finished_dataset_are_written_again(tmp_path: Path) -> None:
+    """The marker says "finished"; a rerun still checks that every file it records is there."""
+    root = tmp_path / "d"
+    write_digits(root, size=12, limit_train=30, limit_val=20)
+    victims = sorted((root / "val").rglob("*.png"))[:2] + sorted((root / "val_flat").glob("*.png"))[-1:]
+    before = {path: path.read_bytes() for path in victims}
+    for path in victims:
+        path.unlink()
+    (root / "val_label.txt").unlink()
+    again = write_digits(root, size=12, limit_train=30, limit_val=20)
+    assert not again.already_complete and again.written == 3
+    assert all(path.read_bytes() == data for path, data in before.items())
+    assert len(read_val_labels(root / "val_label.txt")) == 20 and not (root / IN_PROGRESS).exists()
+    assert write_digits(root, size=12, limit_train=30, limit_val=20).already_complete
+
+
 def test_foreign_folder_is_not_written_into(tmp_path: Path) -> None:
     (tmp_path / "mine.txt").write_text("keep me")
     with pytest.raises(InferKitError, match="not empty"):

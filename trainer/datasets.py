@@ -226,8 +226,24 @@ def _already_complete(root: Path, identity: dict[str, Any]) -> DatasetResult | N
             f"{root} already holds a different dataset ({_describe(recorded)}, not {_describe(identity)})",
             hint="choose another folder or delete this one",
         )
+    missing = _missing_files(root, dict(data["counts"]))
+    if missing:
+        log.warning(f"{root}: {missing} file(s) of the finished {identity['name']} dataset are missing; "
+                    "writing them again")
+        write_json_atomic(root / IN_PROGRESS, identity)  # an unfinished write of this dataset, to be completed
+        return None
     log.debug(f"{root}: {identity['name']} already complete ({counts_text(data['counts'])}); nothing to do")
     return DatasetResult(root, str(data["name"]), list(data["classes"]), dict(data["counts"]), 0, True)
+
+
+def _missing_files(root: Path, counts: dict[str, int]) -> int:
+    """How many of the images and label files a finished dataset records are not there (a user deleted some)."""
+    def images(folder: Path, pattern: str) -> int:
+        return sum(1 for _ in folder.glob(pattern)) if folder.is_dir() else 0
+
+    missing = sum(max(0, int(count) - images(root / split, "*/*.png")) for split, count in counts.items())
+    missing += max(0, int(counts.get("val", 0)) - images(root / "val_flat", "*.png"))
+    return missing + sum(not (root / name).is_file() for name in ("val_label.txt", "class_index.json"))
 
 
 def _describe(identity: dict[str, Any]) -> str:
