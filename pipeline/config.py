@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -209,7 +209,9 @@ def config_from_dict(raw: dict[str, Any], *, base: Path, where: str, source: Pat
             f"{where}: [model] spec has unknown key(s) {', '.join(unknown_spec)}",
             hint=f"known: {', '.join(sorted(spec_fields))}",
         )
-    atc = _check_atc(sections["atc"] or AtcSection(), where)
+    atc = _check_atc(sections["atc"] or AtcSection(), base, where)
+    if sections["train"] is not None:
+        _check_train_options(sections["train"], where)
     _check_source(model, where)
     run = sections["run"] or RunSection()
     if run.outfmt.upper() not in OUTFMTS:
@@ -255,6 +257,11 @@ def _section(cls: type, raw: Any, base: Path, where: str, name: str) -> Any:
         raise InferKitError(
             f"{where}: [{name}] unknown key(s) {', '.join(unknown)}", hint=f"known: {', '.join(sorted(names))}"
         )
+    missing = [f.name for f in fields(cls) if f.name not in raw and f.default is MISSING
+               and f.default_factory is MISSING]
+    if missing:
+        raise InferKitError(f"{where}: [{name}] is missing key(s) {', '.join(missing)}",
+                            hint=f"add {' and '.join(f'{key} = ...' for key in missing)} to [{name}]")
     values: dict[str, Any] = {}
     for key, value in raw.items():
         expected = names[key].type
@@ -273,7 +280,8 @@ def _coerce(value: Any, expected: str, where: str) -> Any:
         return InferKitError(f"{where} must be {kind}, got {value!r}")
 
     if expected.startswith("tuple[int"):
-        if not isinstance(value, list) or not value or not all(isinstance(v, int) and v > 0 for v in value):
+        if not isinstance(value, list) or not value or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
             raise fail("a non-empty list of positive integers")
         return tuple(value)
     if expected.startswith("tuple[str"):
@@ -335,8 +343,9 @@ def _check_source(model: ModelSection, where: str) -> None:
         raise InferKitError(f"{where}: [model] source {model.source!r} is not one of {', '.join(SOURCE_NAMES)}")
 
 
-def _check_atc(atc: AtcSection, where: str) -> AtcSection:
-    """``atc`` with "all" expanded into the modes it names; unknown modes and bad values refused."""
+def _check_atc(atc: AtcSection, base: Path, where: str) -> AtcSection:
+    """``atc`` with "all" expanded into the modes it names and an AIPP config path made relative to the config
+    file; unknown modes and bad values refused."""
     from infer_kit.converter import PRECISION_MODES, SOC_VERSIONS, resolve_precision_modes
 
     if atc.soc not in SOC_VERSIONS:
@@ -355,7 +364,35 @@ def _check_atc(atc: AtcSection, where: str) -> AtcSection:
         modes = resolve_precision_modes(list(atc.precision_modes), atc.soc)
     except InferKitError as exc:
         raise InferKitError(f"{where}: [atc] {exc.message}", hint=exc.hint) from None
-    return replace(atc, precision_modes=tuple(modes))
+    aipp = atc.aipp if atc.aipp in ("auto", "none") else str(_path(atc.aipp, base, f"{where}: [atc] aipp"))
+    return replace(atc, precision_modes=tuple(modes), aipp=aipp)
+
+
+# [train] options the pipeline sets itself (the data, the arch, its work folder, the spec, resuming)
+_TRAIN_OWN = {"data", "arch", "output", "spec_overrides", "resume"}
+
+
+def _check_train_options(train: TrainSection, where: str) -> None:
+    """[train] options: TrainConfig's own names, each of the kind its field takes (the values are checked by
+    TrainConfig itself), so a typo stops here rather than after the stages before train."""
+    from infer_kit.trainer import TrainConfig
+
+    known = {f.name: str(f.type) for f in fields(TrainConfig)}
+    for key, value in train.options.items():
+        if key in _TRAIN_OWN:
+            raise InferKitError(f"{where}: [train] options {key} is set by the pipeline itself",
+                                hint="set [train] data/arch, [model] spec; the work folder is work_dir")
+        if key not in known:
+            raise InferKitError(f"{where}: [train] options has unknown key {key}",
+                                hint=f"known: {', '.join(sorted(set(known) - _TRAIN_OWN))}")
+        kind = known[key]
+        ok = {"int": isinstance(value, int) and not isinstance(value, bool),
+              "float": isinstance(value, int | float) and not isinstance(value, bool),
+              "bool": isinstance(value, bool), "str": isinstance(value, str),
+              "tuple[int, ...]": isinstance(value, list) and all(
+                  isinstance(v, int) and not isinstance(v, bool) for v in value)}.get(kind.removesuffix(" | None"))
+        if ok is False:
+            raise InferKitError(f"{where}: [train] options {key} must be of type {kind}, got {value!r}")
 
 
 def _check_cluster(cluster: ClusterSection, where: str) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from infer_kit.artifacts import describe_model
+from infer_kit.cluster import import_ray
 from infer_kit.console import log
 from infer_kit.converter import compare_layers, export_onnx
 from infer_kit.errors import InferKitError
@@ -360,6 +361,9 @@ class _Pipeline:
 
 def run_pipeline(config: PipelineConfig, *, force: bool = False) -> PipelineResult:
     """Run (or reuse) every stage the config asks for and write the report; gates are checked last."""
+    if config.cluster.engine == "ray":
+        import_ray()  # a missing optional backend first (exit 2), as every command says it
+    _check_inputs(config)
     pipe = _Pipeline(config, force)
     work = pipe.work
     trained = pipe.train()
@@ -451,6 +455,31 @@ def _calibration(config: PipelineConfig, preps: dict[str, tuple[str, Path]]) -> 
     if config.atc.calibration is not None:
         return folder_fingerprint(config.atc.calibration), config.atc.calibration
     return preps.get("float") or preps.get("aipp")
+
+
+def _check_inputs(config: PipelineConfig) -> None:
+    """Every file and folder the config names exists, before any stage runs (a missing label file would
+    otherwise surface only after export, atc, preprocess and run)."""
+    where = str(config.source) if config.source else "command line"
+    wanted: list[tuple[str, Path | None, bool]] = [
+        ("[model] onnx", config.model.onnx, False),
+        ("[model] checkpoint", None if config.train else config.model.checkpoint, False),
+        ("[train] data", config.train.data if config.train else None, True),
+        ("[data] images", config.data.images, True),
+        ("[data] labels", config.data.labels, False),
+        ("[atc] calibration", config.atc.calibration, True),
+        ("[atc] aipp", None if config.atc.aipp in ("auto", "none") else Path(config.atc.aipp), False),
+    ]
+    for key, path, folder in wanted:
+        if path is None:
+            continue
+        if not path.exists():
+            raise InferKitError(f"{where}: {key} {path} does not exist", hint="fix the path (relative paths are "
+                                "relative to the config file; flags to the current folder)")
+        if folder and not path.is_dir():
+            raise InferKitError(f"{where}: {key} {path} is not a folder", hint="give a folder of images")
+        if not folder and key != "[data] labels" and not path.is_file():
+            raise InferKitError(f"{where}: {key} {path} is not a file", hint="give the file itself")
 
 
 def _labels(config: PipelineConfig, prep_info: dict[str, dict[str, Any]]) -> Path:

@@ -170,6 +170,15 @@ min_top1 = 100.0
         ("[data]\nimages = 'x'\n[model]\nonnx = 'm.onnx'\nspec = { size = 3 }\n", "spec has unknown key(s) size"),
         ("[data]\nimages = 'x'\n[model]\nonnx = 'm.onnx'\n[run]\nthreads = 'two'\n", "threads must be a positive"),
         ("[data\n", "not valid TOML"),
+        ("[data]\nlimit = 3\n[model]\nonnx = 'm.onnx'\n", "[data] is missing key(s) images"),
+        ("[data]\nimages = 'x'\n[model]\nonnx = 'm.onnx'\n[atc]\nbatch_sizes = [1, true]\n",
+         "batch_sizes must be a non-empty list of positive integers"),
+        ("[data]\nimages = 'x'\n[train]\narch = 'a'\ndata = 'd'\noptions = { epoch = 2 }\n",
+         "[train] options has unknown key epoch"),
+        ("[data]\nimages = 'x'\n[train]\narch = 'a'\ndata = 'd'\noptions = { epochs = 'two' }\n",
+         "[train] options epochs must be of type int"),
+        ("[data]\nimages = 'x'\n[train]\narch = 'a'\ndata = 'd'\noptions = { output = 'o' }\n",
+         "[train] options output is set by the pipeline itself"),
     ],
 )
 def test_config_errors_name_file_section_and_key(tmp_path, text, fragment):
@@ -178,6 +187,28 @@ def test_config_errors_name_file_section_and_key(tmp_path, text, fragment):
     with pytest.raises(InferKitError) as err:
         load_config(path)
     assert str(path) in err.value.one_line() and fragment in err.value.one_line()
+
+
+def test_an_aipp_config_path_is_relative_to_the_config_file(tmp_path, monkeypatch):
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    (folder / "p.toml").write_text("[data]\nimages = 'x'\n[model]\nonnx = 'm.onnx'\n[atc]\naipp = 'my.aippconfig'\n")
+    monkeypatch.chdir(tmp_path)
+    assert load_config(folder / "p.toml").atc.aipp == str(folder / "my.aippconfig")
+    (folder / "p.toml").write_text("[data]\nimages = 'x'\n[model]\nonnx = 'm.onnx'\n[atc]\naipp = 'none'\n")
+    assert load_config(folder / "p.toml").atc.aipp == "none"
+
+
+@pytest.mark.parametrize("key", ["checkpoint", "labels", "images", "calibration", "aipp"])
+def test_a_missing_input_is_named_before_any_stage_runs(tmp_path, digits, checkpoint, key):
+    raw = _raw(tmp_path / "work", digits, checkpoint)
+    section = {"checkpoint": "model", "labels": "data", "images": "data", "calibration": "atc", "aipp": "atc"}[key]
+    raw[section][key] = "no_such_thing"
+    config = config_from_dict(raw, base=tmp_path, where="p.toml", source=tmp_path / "p.toml")
+    with pytest.raises(InferKitError) as err:
+        run_pipeline(config)
+    assert f"[{section}] {key} {tmp_path / 'no_such_thing'} does not exist" in err.value.one_line()
+    assert not (tmp_path / "work").exists()  # nothing ran, not even the work folder
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
