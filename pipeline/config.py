@@ -209,6 +209,7 @@ def config_from_dict(raw: dict[str, Any], *, base: Path, where: str, source: Pat
             f"{where}: [model] spec has unknown key(s) {', '.join(unknown_spec)}",
             hint=f"known: {', '.join(sorted(spec_fields))}",
         )
+    _check_spec(model.spec, where)
     atc = _check_atc(sections["atc"] or AtcSection(), base, where)
     if sections["train"] is not None:
         _check_train_options(sections["train"], where)
@@ -334,6 +335,20 @@ def _path(value: str, base: Path, where: str) -> Path:
     if not inner or not path.is_file():
         raise InferKitError(f"{where}: package {package!r} has no file {inner!r} (at {path})")
     return path
+
+
+def _check_spec(overrides: dict[str, Any], where: str) -> None:
+    """Each [model] spec value as PreprocessSpec checks it (and crop against resize when both are given), now
+    rather than after the export."""
+    checks = [{"resize": 1 << 20, "crop": 1, key: value} for key, value in overrides.items()]
+    if "resize" in overrides and "crop" in overrides:
+        checks.append({"resize": overrides["resize"], "crop": overrides["crop"]})
+    for values in checks:
+        try:
+            PreprocessSpec(**values)
+        except InferKitError as exc:
+            raise InferKitError(f"{where}: [model] spec: {exc.message.removeprefix('preprocess spec: ')}",
+                                hint=exc.hint) from None
 
 
 def _check_source(model: ModelSection, where: str) -> None:
