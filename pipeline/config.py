@@ -202,6 +202,10 @@ def config_from_dict(raw: dict[str, Any], *, base: Path, where: str, source: Pat
         raise InferKitError(f"{where}: [model] needs checkpoint = ... or onnx = ... (or add a [train] section)")
     if model.checkpoint is not None and model.onnx is not None:
         raise InferKitError(f"{where}: [model] takes checkpoint or onnx, not both")
+    if sections["train"] is not None and (model.checkpoint is not None or model.onnx is not None):
+        given = "checkpoint" if model.checkpoint is not None else "onnx"
+        raise InferKitError(f"{where}: [model] {given} and a [train] section exclude each other (the pipeline "
+                            "deploys the checkpoint it trains)", hint=f"drop [model] {given}, or the [train] section")
     spec_fields = {f.name for f in fields(PreprocessSpec)}
     unknown_spec = sorted(set(model.spec) - spec_fields)
     if unknown_spec:

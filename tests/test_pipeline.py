@@ -176,6 +176,8 @@ min_top1 = 100.0
          "[model] spec: crop 20 is larger than resize 16"),
         ("[data]\nimages = 'x'\n[model]\nonnx = 'm.onnx'\nspec = { crop = '16' }\n",
          "[model] spec: crop must be a positive integer"),
+        ("[data]\nimages = 'x'\n[train]\narch = 'a'\ndata = 'd'\n[model]\nonnx = 'm.onnx'\n",
+         "[model] onnx and a [train] section exclude each other"),
         ("[data]\nlimit = 3\n[model]\nonnx = 'm.onnx'\n", "[data] is missing key(s) images"),
         ("[data]\nimages = 'x'\n[model]\nonnx = 'm.onnx'\n[atc]\nbatch_sizes = [1, true]\n",
          "batch_sizes must be a non-empty list of positive integers"),
