@@ -204,8 +204,8 @@ def compare(
 ) -> ComparisonResult:
     """Compare two runs image by image (see the module docstring); ``output`` gets the JSON report."""
     started = time.perf_counter()
-    if atol is not None and atol < 0:
-        raise InferKitError(f"--atol must not be negative, not {atol}")
+    if atol is not None and not atol >= 0:  # NaN too: "|diff| > nan" holds for no image
+        raise InferKitError(f"--atol must be a number of 0 or more, not {atol}")
     if output is not None:
         check_output_file(output, what="report file")
     truth = load_ground_truth(labels) if labels is not None else None

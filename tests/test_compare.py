@@ -93,6 +93,13 @@ def test_atol_counts_images_whose_scores_moved(runs):
     assert compare(folder_a, folder_b).disagreements == len(CHANGED)
 
 
+@pytest.mark.parametrize("atol", [-1.0, float("nan")])
+def test_a_negative_or_nan_atol_is_refused(runs, atol):
+    folder_a, folder_b = runs[:2]
+    with pytest.raises(InferKitError, match="--atol must be a number of 0 or more"):
+        compare(folder_a, folder_b, atol=atol)  # NaN counted no image as beyond it
+
+
 def test_gate_exits_3_past_the_disagreement_limit(runs, tmp_path, cli):
     folder_a, folder_b, label_file, *_ = runs
     out = tmp_path / "cmp.json"
