@@ -236,6 +236,11 @@ def config_from_dict(raw: dict[str, Any], *, base: Path, where: str, source: Pat
         raise InferKitError(f"{where}: [evaluate] min_top5 needs topk 5 or more, not {evaluate.topk}")
     cluster = sections["cluster"] or ClusterSection()
     _check_cluster(cluster, where)
+    settings = sorted(set(raw.get("cluster") or {}) - {"engine"})
+    if settings and "engine" not in raw["cluster"]:  # as run refuses --address without --engine ray
+        raise InferKitError(f"{where}: [cluster] {', '.join(settings)} without engine: the rows would run here, "
+                            "on this machine", hint="add engine = \"ray\" to [cluster] (or engine = \"local\" to "
+                            "run here anyway), or drop the [cluster] section")
     return PipelineConfig(
         work_dir=(base / work_dir).resolve(),
         name=name,

@@ -77,6 +77,10 @@ def test_the_cluster_section_of_a_pipeline_config_is_checked(tmp_path):
         config_from_dict({**raw, "cluster": {"engine": "spark"}}, base=tmp_path, where="p.toml")
     with pytest.raises(InferKitError, match=r"\[cluster\] run_resources NPU must be a number of 0 or more"):
         config_from_dict({**raw, "cluster": {"run_resources": {"NPU": -1}}}, base=tmp_path, where="p.toml")
+    with pytest.raises(InferKitError, match=r"\[cluster\] address without engine: the rows would run here"):
+        config_from_dict({**raw, "cluster": {"address": "10.0.0.1:6379"}}, base=tmp_path, where="p.toml")
+    assert config_from_dict({**raw, "cluster": {"engine": "local", "address": "10.0.0.1:6379"}}, base=tmp_path,
+                            where="p.toml").cluster.engine == "local"
     config = config_from_dict({**raw, "cluster": {"engine": "ray", "address": "10.0.0.1:6379",
                                                  "run_resources": {"NPU": 1, "CPU": 0}}}, base=tmp_path, where="p")
     assert (config.cluster.engine, config.cluster.run_resources) == ("ray", {"NPU": 1, "CPU": 0})
