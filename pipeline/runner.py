@@ -286,7 +286,7 @@ class _Pipeline:
         data = self.config.data
         dst = self.work.prep_dir(layout)
         relevant = spec.layout_fields(layout)
-        # The labels are checked here but do not change the tensors: a label fix reruns only evaluate.
+        # The labels are checked here but do not change the tensors: a label fix reruns only evaluate (and compare).
         payload = {"images": folder_fingerprint(data.images), "limit": data.limit, "layout": layout,
                    "spec": relevant}
 
