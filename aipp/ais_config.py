@@ -27,6 +27,7 @@ from pathlib import Path
 
 from infer_kit.aipp.config import AippOp
 from infer_kit.errors import InferKitError
+from infer_kit.fsutil import read_text
 
 SECTION = "aipp_op"
 FORMATS = ("YUV420SP_U8", "XRGB8888_U8", "RGB888_U8", "YUV400_U8")
@@ -47,9 +48,10 @@ def read_ais_aipp_config(path: str | os.PathLike[str]) -> AippOp:
     if not file.is_file() or file.suffix != ".config" or file.stat().st_size > MAX_CONFIG_BYTES:
         raise InferKitError(f"aipp config path:{where} is illegal. Please check.",
                             hint=f"a .config file of at most {MAX_CONFIG_BYTES} bytes")
-    parser = configparser.ConfigParser()
+    parser = configparser.ConfigParser(interpolation=None)  # a '%' is a bad value, not a template
+    text = read_text(file, what="--aipp_config")
     try:
-        parser.read_string(file.read_text(encoding="utf-8-sig"), source=where)
+        parser.read_string(text, source=where)
     except configparser.DuplicateOptionError as exc:
         raise _fail(where, f"option {exc.option!r} given twice (line {exc.lineno})") from None
     except configparser.Error as exc:

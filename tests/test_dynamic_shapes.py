@@ -314,6 +314,18 @@ def test_ais_benchs_aipp_config_checks(tmp_path, text, message):
         read_ais_aipp_config(path)
 
 
+@pytest.mark.parametrize("data, message", [
+    (b"[aipp_op]\ninput_format : RGB888_U8\xff\n", "--aipp_config .*a.config is not UTF-8 text"),
+    (b"[aipp_op]\ninput_format : RGB888_U8\nsrc_image_size_w : 4\nsrc_image_size_h : 4\nmin_chn_0 : 10%\n",
+     "get float type value from aipp config file failed, head name:aipp_op, key name:min_chn_0"),
+])
+def test_a_binary_or_percent_ais_aipp_config_is_one_line(tmp_path, data, message):
+    path = tmp_path / "a.config"
+    path.write_bytes(data)  # was a UnicodeDecodeError / configparser's InterpolationSyntaxError: "internal error"
+    with pytest.raises(InferKitError, match=message):
+        read_ais_aipp_config(path)
+
+
 def test_ais_benchs_aipp_config_defaults_differ_from_atcs(tmp_path):
     path = tmp_path / "a.config"
     path.write_text("[aipp_op]\nINPUT_FORMAT = RGB888_U8\nsrc_image_size_w : 8\nsrc_image_size_h : 6\n"
