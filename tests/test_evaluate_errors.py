@@ -166,6 +166,13 @@ def test_bad_arguments(run):
     assert "unknown dtype" in _error(folder, label_file, dtype="floaty", width=8)
 
 
+def test_details_into_the_result_file_is_refused(run, tmp_path):
+    folder, label_file, _, _ = run
+    target = tmp_path / "out.json"
+    message = _error(folder, label_file, output=target, details=tmp_path / "." / "out.json")
+    assert "is the result file itself" in message and not target.exists()  # result.json was replaced by details
+
+
 def test_cli_errors_are_one_line_with_exit_1(run, cli, tmp_path):
     folder, label_file, rows, labels = run
     (folder / f"{next(iter(rows))}_0.txt").write_text("x\n")
