@@ -326,10 +326,12 @@ class _Pipeline:
         outputs = [self.work.result_json(row.name), self.work.details_json(row.name)]
         payload = {"run": run_key, "labels": file_fingerprint(labels), "topk": self.config.evaluate.topk,
                    "limit": self.config.data.limit}
-        # With [data] limit only the first N images run, so the label file covers more than the outputs.
+        # The run stage scores every preprocessed image or fails, so a labelled image without an output is one the
+        # image folder does not hold (a [data] limit, or the full val_label.txt beside a subset of the images, which
+        # the ModelZoo scorer accepts too), never a missing shard; an output without a label is still an error.
         return self.task(f"evaluate {row.name}", payload, outputs, evaluate_row, self.work.run_dir(row.name), labels,
                          outputs[0], outputs[1], after=(ran,), topk=self.config.evaluate.topk,
-                         allow_partial=self.config.data.limit is not None, workers=self._task_workers())[1]
+                         allow_partial=True, workers=self._task_workers())[1]
 
     def compare(self, row: Row, run_key: str, reference_key: str, ran: tuple[Pending, ...], labels: Path,
                 reference: str = REFERENCE_ROW) -> Pending:

@@ -104,7 +104,7 @@ def test_pipeline_end_to_end_then_cached_then_spec_change(tmp_path, digits, chec
 def test_failing_stage_is_named_and_earlier_outputs_stay(tmp_path, digits, checkpoint):
     labels = tmp_path / "val_label.txt"
     lines = (digits / "val_label.txt").read_text().splitlines()
-    labels.write_text("\n".join(lines + ["ghost_1.png 1", "ghost_2.png 2"]) + "\n")  # labels without an image
+    labels.write_text("\n".join([lines[0].split()[0] + " 99"] + lines[1:]) + "\n")  # a class the model lacks
     work = tmp_path / "work"
     raw = _raw(work, digits, checkpoint, data={"labels": str(labels)}, atc={"batch_sizes": [4]},
                compare={"reference": False})
@@ -116,9 +116,11 @@ def test_failing_stage_is_named_and_earlier_outputs_stay(tmp_path, digits, check
     assert (work / "model.onnx").is_file() and (work / "prep" / "aipp" / "manifest.json").is_file()
     assert len(list((work / "runs" / "bs4_force_fp16").glob("*.bin"))) == 30
 
-    labels.write_text("\n".join(lines) + "\n")
+    labels.write_text("\n".join(lines + ["ghost_1.png 1", "ghost_2.png 2"]) + "\n")  # labels without an image
     rerun = run_pipeline(config_from_dict(raw, base=tmp_path, where="test"))
     assert "run bs4_force_fp16" in rerun.cached and "evaluate bs4_force_fp16" in rerun.ran
+    # the full label file beside a subset of its images is scored, as the ModelZoo scorer does (it failed here)
+    assert rerun.rows[0].images == 30
 
 
 @pytest.mark.slow
