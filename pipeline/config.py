@@ -170,6 +170,7 @@ _SECTIONS = {
     "evaluate": EvaluateSection, "compare": CompareSection, "cluster": ClusterSection,
 }
 _PATH_FIELDS = {"data", "checkpoint", "onnx", "images", "labels", "calibration"}
+_ZERO_OK = {"warmup_count"}  # integer keys for which 0 means something (as run --warmup-count 0)
 
 
 def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -275,7 +276,7 @@ def _section(cls: type, raw: Any, base: Path, where: str, name: str) -> Any:
     values: dict[str, Any] = {}
     for key, value in raw.items():
         expected = names[key].type
-        values[key] = _coerce(value, str(expected), f"{where}: [{name}] {key}")
+        values[key] = _coerce(value, str(expected), f"{where}: [{name}] {key}", minimum=0 if key in _ZERO_OK else 1)
         if key in _PATH_FIELDS and values[key] is not None:
             values[key] = _path(values[key], base, f"{where}: [{name}] {key}")
     try:
@@ -284,7 +285,7 @@ def _section(cls: type, raw: Any, base: Path, where: str, name: str) -> Any:
         raise InferKitError(f"{where}: [{name}] {exc}") from None
 
 
-def _coerce(value: Any, expected: str, where: str) -> Any:
+def _coerce(value: Any, expected: str, where: str, minimum: int = 1) -> Any:
     """Check a TOML value against a field's annotation (as written in this module)."""
     def fail(kind: str) -> InferKitError:
         return InferKitError(f"{where} must be {kind}, got {value!r}")
@@ -315,8 +316,8 @@ def _coerce(value: Any, expected: str, where: str) -> Any:
             raise fail("a non-empty string")
         return value
     if expected.startswith("int"):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise fail("a positive integer")
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise fail("a positive integer" if minimum == 1 else f"an integer of {minimum} or more")
         return value
     if expected.startswith("float"):
         if not isinstance(value, int | float) or isinstance(value, bool):

@@ -199,6 +199,13 @@ def test_config_errors_name_file_section_and_key(tmp_path, text, fragment):
     assert str(path) in err.value.one_line() and fragment in err.value.one_line()
 
 
+def test_run_warmup_count_may_be_zero_as_for_run(tmp_path):
+    raw = {"model": {"onnx": "m.onnx"}, "data": {"images": "x"}, "run": {"warmup_count": 0}}
+    assert config_from_dict(raw, base=tmp_path, where="p.toml").run.warmup_count == 0
+    with pytest.raises(InferKitError, match=r"\[run\] warmup_count must be an integer of 0 or more, got -1"):
+        config_from_dict({**raw, "run": {"warmup_count": -1}}, base=tmp_path, where="p.toml")
+
+
 def test_an_aipp_config_path_is_relative_to_the_config_file(tmp_path, monkeypatch):
     folder = tmp_path / "configs"
     folder.mkdir()
