@@ -23,10 +23,23 @@ from infer_kit.artifacts import FOLDER_MANIFEST, artifact_paths
 from infer_kit.checkpoint import BEST_NAME, CHECKPOINT_NAME
 from infer_kit.run_summary import summary_path
 
+# What the pipeline writes, replaces or deletes directly inside the work folder.
+MANAGED = ("pipeline-state.json", "train", "export", "model.onnx", "om", "prep", "runs", "results", "report.md",
+           "report.html", "summary.json")
+
 
 @dataclass(frozen=True)
 class WorkFolder:
     root: Path
+
+    def managed_entry(self, path: Path) -> Path | None:
+        """The entry of :data:`MANAGED` that ``path`` is or lies inside (which a rerun may replace), else None."""
+        path = path.resolve()
+        for name in MANAGED:
+            entry = self.root.resolve() / name
+            if path == entry or entry in path.parents:
+                return entry
+        return None
 
     # ---- model ----------------------------------------------------------------------------
     @property

@@ -482,6 +482,19 @@ def _check_inputs(config: PipelineConfig) -> None:
             raise InferKitError(f"{where}: {key} {path} is not a folder", hint="give a folder of images")
         if not folder and key != "[data] labels" and not path.is_file():
             raise InferKitError(f"{where}: {key} {path} is not a file", hint="give the file itself")
+    work = WorkFolder(config.work_dir)
+    for key, path, _ in wanted:
+        entry = work.managed_entry(path) if path is not None else None
+        if entry is not None:  # a stage would delete or overwrite it (train/ is cleared before training)
+            raise InferKitError(f"{where}: {key} {path} is inside {entry}, which the pipeline replaces",
+                                hint="choose another work_dir (the default is pipeline-work beside the config), or "
+                                "move the input out of it")
+    for key, path, folder in wanted:
+        if folder and path is not None and (work.root.resolve() == path.resolve() or path.resolve() in
+                                            work.root.resolve().parents):
+            raise InferKitError(f"{where}: work_dir {work.root} is inside {key} {path}: the pipeline would write "
+                                "among its inputs (a [train] stage starts by clearing work_dir/train)",
+                                hint="choose a work_dir outside the input folders")
 
 
 def _labels(config: PipelineConfig, prep_info: dict[str, dict[str, Any]]) -> Path:

@@ -228,6 +228,21 @@ def test_a_missing_input_is_named_before_any_stage_runs(tmp_path, digits, checkp
     assert not (tmp_path / "work").exists()  # nothing ran, not even the work folder
 
 
+def test_a_work_dir_holding_the_inputs_is_refused_before_anything_is_deleted(tmp_path, digits, checkpoint):
+    data = tmp_path / "data"
+    shutil.copytree(digits, data)
+    raw = {"work_dir": str(data), "train": {"arch": "test_resnet", "data": str(data), "options": {"epochs": 1}},
+           "data": {"images": str(data / "val_flat")}}
+    with pytest.raises(InferKitError, match=r"work_dir .*data is inside \[train\] data"):
+        run_pipeline(config_from_dict(raw, base=tmp_path, where="p.toml"))
+    assert (data / "train").is_dir()  # the train stage cleared work_dir/train: the training images went with it
+    raw = _raw(tmp_path / "work", digits, checkpoint)
+    (tmp_path / "work" / "prep").mkdir(parents=True)
+    raw["model"]["checkpoint"] = str(shutil.copy(checkpoint, tmp_path / "work" / "prep" / "c.pth"))
+    with pytest.raises(InferKitError, match=r"\[model\] checkpoint .*c.pth is inside .*prep, which the pipeline"):
+        run_pipeline(config_from_dict(raw, base=tmp_path, where="p.toml"))
+
+
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
 @pytest.mark.slow
 def test_report_renders_headless(tmp_path, digits, checkpoint):
