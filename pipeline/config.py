@@ -235,6 +235,9 @@ def config_from_dict(raw: dict[str, Any], *, base: Path, where: str, source: Pat
         check_percentage(f"{where}: {key}", value)
     if evaluate.min_top5 is not None and evaluate.topk < 5:
         raise InferKitError(f"{where}: [evaluate] min_top5 needs topk 5 or more, not {evaluate.topk}")
+    if compare.torch and model.onnx is not None:
+        raise InferKitError(f"{where}: [compare] torch = true needs a checkpoint to run in torch, not [model] onnx",
+                            hint="give [model] checkpoint = ... (or a [train] section), or drop [compare] torch")
     cluster = sections["cluster"] or ClusterSection()
     _check_cluster(cluster, where)
     settings = sorted(set(raw.get("cluster") or {}) - {"engine"})

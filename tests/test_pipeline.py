@@ -180,6 +180,8 @@ min_top1 = 100.0
          "[model] spec: crop must be a positive integer"),
         ("[data]\nimages = 'x'\n[train]\narch = 'a'\ndata = 'd'\n[model]\nonnx = 'm.onnx'\n",
          "[model] onnx and a [train] section exclude each other"),
+        ("[data]\nimages = 'x'\n[model]\nonnx = 'm.onnx'\n[compare]\ntorch = true\n",
+         "[compare] torch = true needs a checkpoint"),
         ("[data]\nlimit = 3\n[model]\nonnx = 'm.onnx'\n", "[data] is missing key(s) images"),
         ("[data]\nimages = 'x'\n[model]\nonnx = 'm.onnx'\n[atc]\nbatch_sizes = [1, true]\n",
          "batch_sizes must be a non-empty list of positive integers"),
