@@ -201,6 +201,14 @@ def test_config_errors_name_file_section_and_key(tmp_path, text, fragment):
     assert str(path) in err.value.one_line() and fragment in err.value.one_line()
 
 
+def test_the_make_demo_config_parses_and_says_what_the_readme_says():
+    config = load_config(Path(__file__).resolve().parents[1] / "examples" / "fashion_mnist.toml")
+    assert (config.train.arch, config.train.options["epochs"]) == ("resnet10t", 2)  # the README's Quick start
+    assert config.atc.batch_sizes == (1, 16) and config.atc.precision_modes == ("force_fp16",)
+    assert config.compare.reference and config.evaluate.min_top1 == 80.0
+    assert config.work_dir.parts[-2:] == ("demo-work", "pipeline") and config.data.images.name == "val_flat"
+
+
 def test_run_warmup_count_may_be_zero_as_for_run(tmp_path):
     raw = {"model": {"onnx": "m.onnx"}, "data": {"images": "x"}, "run": {"warmup_count": 0}}
     assert config_from_dict(raw, base=tmp_path, where="p.toml").run.warmup_count == 0
