@@ -480,7 +480,7 @@ def _check_inputs(config: PipelineConfig) -> None:
                                 "relative to the config file; flags to the current folder)")
         if folder and not path.is_dir():
             raise InferKitError(f"{where}: {key} {path} is not a folder", hint="give a folder of images")
-        if not folder and key != "[data] labels" and not path.is_file():
+        if not folder and not path.is_file():  # [data] labels too: the report reads it as a val_label.txt
             raise InferKitError(f"{where}: {key} {path} is not a file", hint="give the file itself")
     work = WorkFolder(config.work_dir)
     for key, path, _ in wanted:

@@ -238,6 +238,13 @@ def test_a_missing_input_is_named_before_any_stage_runs(tmp_path, digits, checkp
     assert not (tmp_path / "work").exists()  # nothing ran, not even the work folder
 
 
+def test_a_label_folder_is_refused_before_any_stage_runs(tmp_path, digits, checkpoint):
+    raw = _raw(tmp_path / "work", digits, checkpoint)
+    raw["data"]["labels"] = str(digits)  # evaluate takes a folder, the report's image list did not
+    with pytest.raises(InferKitError, match=r"\[data\] labels .* is not a file"):
+        run_pipeline(config_from_dict(raw, base=tmp_path, where="p.toml"))
+
+
 def test_a_work_dir_holding_the_inputs_is_refused_before_anything_is_deleted(tmp_path, digits, checkpoint):
     data = tmp_path / "data"
     shutil.copytree(digits, data)
