@@ -28,6 +28,7 @@ from infer_kit.converter import compare_layers, export_onnx
 from infer_kit.errors import InferKitError
 from infer_kit.fsutil import atomic_write, read_json, write_json_atomic
 from infer_kit.gates import raise_for_failures
+from infer_kit.locks import hold
 from infer_kit.metadata import ModelInfo, load_onnx, read_model_info, stamp
 from infer_kit.pipeline.cache import StageCache, file_fingerprint, folder_fingerprint, make_key
 from infer_kit.pipeline.config import PipelineConfig
@@ -366,6 +367,15 @@ def run_pipeline(config: PipelineConfig, *, force: bool = False) -> PipelineResu
     if config.cluster.engine == "ray":
         import_ray()  # a missing optional backend first (exit 2), as every command says it
     _check_inputs(config)
+    # one pipeline per work folder: a second would rewrite the same stage outputs and the state file under it
+    with hold(config.work_dir / LOCK_FILE, what=f"pipeline work folder {config.work_dir}"):
+        return _run_locked(config, force)
+
+
+LOCK_FILE = ".pipeline.lock"
+
+
+def _run_locked(config: PipelineConfig, force: bool) -> PipelineResult:
     pipe = _Pipeline(config, force)
     work = pipe.work
     trained = pipe.train()

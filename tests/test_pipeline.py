@@ -238,6 +238,16 @@ def test_a_missing_input_is_named_before_any_stage_runs(tmp_path, digits, checkp
     assert not (tmp_path / "work").exists()  # nothing ran, not even the work folder
 
 
+def test_a_second_pipeline_on_the_same_work_folder_is_refused(tmp_path, digits, checkpoint):
+    from infer_kit.locks import hold
+
+    work = tmp_path / "work"
+    with hold(work / ".pipeline.lock", what="held by this test"):  # as a pipeline running elsewhere holds it
+        with pytest.raises(InferKitError, match=r"pipeline work folder .*work is in use by pid"):
+            run_pipeline(config_from_dict(_raw(work, digits, checkpoint), base=tmp_path, where="p.toml"))
+    assert sorted(p.name for p in work.iterdir()) == []  # nothing written under the other run
+
+
 def test_a_label_folder_is_refused_before_any_stage_runs(tmp_path, digits, checkpoint):
     raw = _raw(tmp_path / "work", digits, checkpoint)
     raw["data"]["labels"] = str(digits)  # evaluate takes a folder, the report's image list did not
