@@ -31,7 +31,11 @@ def folder_fingerprint(folder: str | os.PathLike[str], limit: int | None = None)
     digest = hashlib.sha256()
     entries = []
     for path in Path(folder).rglob("*"):
-        stat = path.stat()
+        try:
+            stat = path.stat()
+        except OSError:  # a dangling symlink: preprocess leaves it aside, the key notes it
+            entries.append((str(path.relative_to(folder)), -1, -1))
+            continue
         if S_ISREG(stat.st_mode):
             entries.append((str(path.relative_to(folder)), stat.st_size, stat.st_mtime_ns))
     entries.sort()

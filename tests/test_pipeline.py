@@ -201,6 +201,15 @@ def test_config_errors_name_file_section_and_key(tmp_path, text, fragment):
     assert str(path) in err.value.one_line() and fragment in err.value.one_line()
 
 
+def test_a_dangling_symlink_among_the_images_keys_the_folder_and_does_not_crash(tmp_path):
+    from infer_kit.pipeline.cache import folder_fingerprint
+
+    (tmp_path / "a.png").write_bytes(b"x")
+    before = folder_fingerprint(tmp_path)
+    (tmp_path / "broken.png").symlink_to(tmp_path / "nowhere.png")  # was FileNotFoundError: "internal error"
+    assert folder_fingerprint(tmp_path) != before
+
+
 def test_the_make_demo_config_parses_and_says_what_the_readme_says():
     config = load_config(Path(__file__).resolve().parents[1] / "examples" / "fashion_mnist.toml")
     assert (config.train.arch, config.train.options["epochs"]) == ("resnet10t", 2)  # the README's Quick start
