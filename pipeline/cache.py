@@ -57,7 +57,9 @@ class StageCache:
     def __post_init__(self) -> None:
         self.path = self.work_dir / STATE_FILE
         data = read_json(self.path, what="pipeline state") if self.path.is_file() else {}
-        self.state: dict[str, Any] = data if isinstance(data, dict) else {}
+        # an entry of another shape (a hand-edited or foreign file) is a stage that has to run again
+        self.state: dict[str, Any] = {k: v for k, v in data.items() if isinstance(v, dict)} \
+            if isinstance(data, dict) else {}
 
     def hit(self, stage: str, key: str, outputs: list[Path]) -> dict[str, Any] | None:
         """The recorded entry (seconds, info) of ``stage`` when it finished with this key and its outputs exist."""

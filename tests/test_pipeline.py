@@ -210,6 +210,14 @@ def test_a_dangling_symlink_among_the_images_keys_the_folder_and_does_not_crash(
     assert folder_fingerprint(tmp_path) != before
 
 
+def test_a_state_file_entry_of_another_shape_is_a_stage_to_rerun(tmp_path):
+    from infer_kit.pipeline.cache import STATE_FILE, StageCache
+
+    (tmp_path / STATE_FILE).write_text('{"export": 5, "train": {"key": "k", "status": "done"}}')
+    cache = StageCache(tmp_path)  # 'int' object has no attribute 'get' was an internal error
+    assert cache.hit("export", "k", []) is None and cache.hit("train", "k", []) is not None
+
+
 def test_the_make_demo_config_parses_and_says_what_the_readme_says():
     config = load_config(Path(__file__).resolve().parents[1] / "examples" / "fashion_mnist.toml")
     assert (config.train.arch, config.train.options["epochs"]) == ("resnet10t", 2)  # the README's Quick start
