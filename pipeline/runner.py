@@ -26,7 +26,7 @@ from infer_kit.cluster import import_ray
 from infer_kit.console import log
 from infer_kit.converter import compare_layers, export_onnx
 from infer_kit.errors import InferKitError
-from infer_kit.fsutil import atomic_write, read_json, write_json_atomic
+from infer_kit.fsutil import atomic_write, check_output_dir, read_json, write_json_atomic
 from infer_kit.gates import raise_for_failures
 from infer_kit.locks import hold
 from infer_kit.metadata import ModelInfo, load_onnx, read_model_info, stamp
@@ -492,6 +492,7 @@ def _check_inputs(config: PipelineConfig) -> None:
             raise InferKitError(f"{where}: {key} {path} is not a folder", hint="give a folder of images")
         if not folder and not path.is_file():  # [data] labels too: the report reads it as a val_label.txt
             raise InferKitError(f"{where}: {key} {path} is not a file", hint="give the file itself")
+    check_output_dir(config.work_dir, what=f"{where}: work_dir")
     work = WorkFolder(config.work_dir)
     for key, path, _ in wanted:
         entry = work.managed_entry(path) if path is not None else None
