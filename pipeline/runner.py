@@ -492,7 +492,7 @@ def _check_inputs(config: PipelineConfig) -> None:
             raise InferKitError(f"{where}: {key} {path} is not a folder", hint="give a folder of images")
         if not folder and not path.is_file():  # [data] labels too: the report reads it as a val_label.txt
             raise InferKitError(f"{where}: {key} {path} is not a file", hint="give the file itself")
-    check_output_dir(config.work_dir, what=f"{where}: work_dir")
+    check_output_dir(config.work_dir, what=f"work_dir of {where}")
     work = WorkFolder(config.work_dir)
     for key, path, _ in wanted:
         entry = work.managed_entry(path) if path is not None else None

@@ -257,7 +257,7 @@ def test_a_missing_input_is_named_before_any_stage_runs(tmp_path, digits, checkp
 
 def test_a_work_dir_that_is_a_file_is_one_line(tmp_path, digits, checkpoint):
     (tmp_path / "taken").write_text("a file")
-    with pytest.raises(InferKitError, match=r"p.toml: work_dir .*taken is a file, not a folder"):  # FileExistsError
+    with pytest.raises(InferKitError, match=r"work_dir of .*p.toml .*taken is a file, not a folder"):  # FileExistsError
         run_pipeline(config_from_dict(_raw(tmp_path / "taken", digits, checkpoint), base=tmp_path, where="p",
                                      source=tmp_path / "p.toml"))
 
