@@ -16,6 +16,7 @@ Never ``ray stop`` here: it kills every Ray process on the host by name, other s
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -34,6 +35,24 @@ FAST_HEALTH_CHECK = {"health_check_period_ms": 500, "health_check_failure_thresh
                      "health_check_timeout_ms": 500}
 QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0", "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"}
 OBJECT_STORE_MB = 80  # Ray's minimum is 75 MiB; its default (30 % of RAM) is far more than tests need
+
+
+def _descendants(pids: list[int]) -> set[int]:
+    """Every live process below ``pids`` (from /proc: ppid links)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry.name))
+    found: set[int] = set()
+    todo = list(pids)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
 
 
 # ------------------------------------------------------------------------------------------ the namespace
@@ -144,7 +163,14 @@ class LocalCluster:
         """End a (non-head) node; ``graceful=False`` is a crash. Returns once the GCS reports it dead."""
         import ray
 
+        # Ray's crash kills the node's own processes but not the workers they started, which keep serving direct
+        # actor calls for a while: a node that loses power loses them too, so they are killed with it.
+        workers = set() if graceful else _descendants(
+            [info.process.pid for info in node.all_processes.get("raylet", [])])
         self.cluster.remove_node(node, allow_graceful=graceful)
+        for pid in workers:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
         self.nodes.remove(node)
         deadline = time.monotonic() + wait_dead
         while time.monotonic() < deadline:
