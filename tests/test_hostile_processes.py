@@ -217,6 +217,29 @@ def test_a_second_writer_is_refused_naming_the_first(many_images, tmp_path):
         first.wait(timeout=30)
 
 
+def _pid(_: int) -> int:
+    return os.getpid()
+
+
+def _sleep(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def test_a_worker_stopped_by_someone_else_is_one_error():
+    """SIGTERM ends a worker's task (so its writers finish their file); sent by anyone but the command, the command
+    says so in one line instead of exiting silently."""
+    from infer_kit.workers import process_pool
+
+    with pytest.raises(InferKitError, match="a test worker process was stopped \\(SIGTERM\\): rerun"):
+        with process_pool(1, what="test", hint="rerun") as pool:
+            worker = pool.submit(_pid, 0).result()
+            task = pool.submit(_sleep, 30)
+            time.sleep(0.5)
+            os.kill(worker, signal.SIGTERM)
+            task.result(timeout=20)
+
+
 def test_a_worker_that_cannot_start_says_why():
     from infer_kit.workers import process_pool
 
