@@ -65,7 +65,7 @@ def side_file(result_dir: Path, suffix: str) -> Path:
 
 
 def run_identity(description: ModelDescription, model_ref: Any, inputs: Any, batches: list[Batch], outfmt: str,
-              batch: int, shard: tuple[int, int] | None, backend: str, variant: dict[str, Any]) -> dict[str, Any]:
+                 batch: int, shard: tuple[int, int] | None, backend: str, variant: dict[str, Any]) -> dict[str, Any]:
     """What made a result folder's outputs: a resume must match it exactly, or it would mix two runs."""
     model_file = None if hasattr(model_ref, "forward") else Path(model_ref)
     files = hashlib.sha256()
@@ -99,7 +99,7 @@ def _size(path: Path) -> int:
 
 
 def prepare_result_dir(result_dir: Path | None, resume: bool, outfmt: str, identity: dict[str, Any],
-                        replace_outputs: bool = False) -> set[str]:
+                       replace_outputs: bool = False) -> set[str]:
     """Create the result folder; the names already in it (resume, same run only), or refuse a used one.
 
     ``replace_outputs`` (a ``--dymShape_range`` sweep's later shapes) writes over what is there.
