@@ -12,6 +12,7 @@
     results/<row>/             result.json (ModelZoo), details.json, compare.json (vs fp32 ONNX),
                                compare_torch.json (vs eager torch, with [compare] torch = true), layers.json
     report.md, report.html, summary.json
+    .pipeline.lock             held while a pipeline runs here
 """
 
 from __future__ import annotations
@@ -34,12 +35,17 @@ class WorkFolder:
 
     def managed_entry(self, path: Path) -> Path | None:
         """The entry of :data:`MANAGED` that ``path`` is or lies inside (which a rerun may replace), else None."""
-        path = path.resolve()
+        path, root = path.resolve(), self.root.resolve()
         for name in MANAGED:
-            entry = self.root.resolve() / name
+            entry = root / name
             if path == entry or entry in path.parents:
                 return entry
         return None
+
+    @property
+    def lock_file(self) -> Path:
+        """Held while a pipeline runs here: one pipeline per work folder."""
+        return self.root / ".pipeline.lock"
 
     # ---- model ----------------------------------------------------------------------------
     @property

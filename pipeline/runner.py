@@ -368,11 +368,8 @@ def run_pipeline(config: PipelineConfig, *, force: bool = False) -> PipelineResu
         import_ray()  # a missing optional backend first (exit 2), as every command says it
     _check_inputs(config)
     # one pipeline per work folder: a second would rewrite the same stage outputs and the state file under it
-    with hold(config.work_dir / LOCK_FILE, what=f"pipeline work folder {config.work_dir}"):
+    with hold(WorkFolder(config.work_dir).lock_file, what=f"pipeline work folder {config.work_dir}"):
         return _run_locked(config, force)
-
-
-LOCK_FILE = ".pipeline.lock"
 
 
 def _run_locked(config: PipelineConfig, force: bool) -> PipelineResult:
