@@ -374,11 +374,13 @@ def _check_source(model: ModelSection, where: str) -> None:
 def _check_atc(atc: AtcSection, base: Path, where: str) -> AtcSection:
     """``atc`` with "all" expanded into the modes it names and an AIPP config path made relative to the config
     file; unknown modes and bad values refused."""
-    from infer_kit.converter import PRECISION_MODES, SOC_VERSIONS, resolve_precision_modes
+    from infer_kit.converter import PRECISION_MODES, check_soc, resolve_precision_modes
 
-    if atc.soc not in SOC_VERSIONS:
-        raise InferKitError(f"{where}: [atc] soc {atc.soc!r} is not a chip ATC knows",
-                            hint="use 'Ascend' + the Name column of 'npu-smi info', e.g. Ascend910B3")
+    try:
+        check_soc(atc.soc)
+    except InferKitError as exc:
+        raise InferKitError(f"{where}: [atc] soc {atc.soc!r} is not a chip ATC knows ({exc.message})",
+                            hint=exc.hint) from None
     for mode in atc.precision_modes:
         if mode != "all" and mode not in PRECISION_MODES:
             raise InferKitError(
