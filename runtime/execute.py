@@ -68,10 +68,7 @@ def execute(runner: Runner, job: WorkerJob, *, show_progress: bool = False) -> W
                 writer.submit(batch, outputs)
         _finish(writer, stats, start)
     except BaseException:
-        if isinstance(source, BatchReader):
-            source.close()
-        if writer is not None:
-            writer.abort()
+        _abort(writer, source)
         raise
     finally:
         if dumper is not None:
@@ -108,7 +105,8 @@ def _infer(runner: Runner, feeds: list[Any], job: WorkerJob, dumper: Any, stats:
         outputs = runner.infer(feeds)
         _dump(dumper, runner)
     check_output_sizes(outputs, job.output_sizes)
-    stats.extra.setdefault("output_shapes", [list(getattr(o, "shape", ())) for o in outputs])
+    if "output_shapes" not in stats.extra:  # the first batch's, built once (not on every batch)
+        stats.extra["output_shapes"] = [list(getattr(o, "shape", ())) for o in outputs]
     return outputs
 
 
@@ -118,6 +116,14 @@ def _finish(writer: OutputWriter | None, stats: WorkerStats, start: float) -> No
         writer.close()
         stats.filesinfo = writer.filesinfo
     stats.wall_time_s = time.perf_counter() - start
+
+
+def _abort(writer: OutputWriter | None, source: Any = None) -> None:
+    """A run that stopped: the reader stops reading ahead, the writer drops what it has not started."""
+    if isinstance(source, BatchReader):
+        source.close()
+    if writer is not None:
+        writer.abort()
 
 
 def _device_timings(runner: Runner, stats: WorkerStats) -> WorkerStats:
@@ -185,8 +191,7 @@ def _execute_per_file(runner: Runner, job: WorkerJob, stats: WorkerStats, dumper
         stats.end_time = time.time()
         _finish(writer, stats, start)
     except BaseException:
-        if writer is not None:
-            writer.abort()
+        _abort(writer)
         raise
     finally:
         if dumper is not None:
