@@ -30,29 +30,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from proc_support import descendants
+
 # The GCS declares a crashed node dead after ~1.5 s instead of ~15 s (period x failures).
 FAST_HEALTH_CHECK = {"health_check_period_ms": 500, "health_check_failure_threshold": 3,
                      "health_check_timeout_ms": 500}
 QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0", "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"}
 OBJECT_STORE_MB = 80  # Ray's minimum is 75 MiB; its default (30 % of RAM) is far more than tests need
-
-
-def _descendants(pids: list[int]) -> set[int]:
-    """Every live process below ``pids`` (from /proc: ppid links)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                children.setdefault(ppid, []).append(int(entry.name))
-    found: set[int] = set()
-    todo = list(pids)
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
 
 
 # ------------------------------------------------------------------------------------------ the namespace
@@ -165,8 +149,8 @@ class LocalCluster:
 
         # Ray's crash kills the node's own processes but not the workers they started, which keep serving direct
         # actor calls for a while: a node that loses power loses them too, so they are killed with it.
-        workers = set() if graceful else _descendants(
-            [info.process.pid for info in node.all_processes.get("raylet", [])])
+        workers = set() if graceful else descendants(
+            *(info.process.pid for info in node.all_processes.get("raylet", [])))
         self.cluster.remove_node(node, allow_graceful=graceful)
         for pid in workers:
             with contextlib.suppress(OSError):

@@ -15,31 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from proc_support import descendants
 
 from infer_kit.errors import InferKitError
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "infer_kit"]
-
-
-def _descendants(pid: int) -> set[int]:
-    """Every live process below ``pid`` (from /proc: ppid links)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
 
 
 def _alive(pids: set[int]) -> set[int]:
@@ -86,7 +67,7 @@ def test_killing_preprocess_stops_its_workers_and_the_writes(many_images, tmp_pa
     process = _start("preprocess", "--preset", "resnet", "--workers", "2", many_images, dst)
     try:
         assert _wait_for(lambda: dst.is_dir() and len(list(dst.glob("*.bin"))) >= 20, 60), process.stderr
-        children = _descendants(process.pid)
+        children = descendants(process.pid)
         assert children, "the command should have worker processes"
         process.send_signal(how)
         process.wait(timeout=30)
@@ -148,7 +129,7 @@ def test_killing_a_multi_device_run_stops_its_workers(tmp_path):
             return sum(len(os.listdir(result / d)) for d in ("device0_0", "device1_1") if (result / d).is_dir())
 
         assert _wait_for(lambda: outputs() >= 20, 60), process.stderr
-        children = _descendants(process.pid)
+        children = descendants(process.pid)
         assert children
         process.kill()
         process.wait(timeout=30)
@@ -180,7 +161,7 @@ def test_ctrl_c_or_sigterm_stops_a_multi_device_run_at_once(tmp_path, how):
                                start_new_session=True)  # its own group, as a terminal's foreground job
     try:
         assert _wait_for(lambda: outputs() >= 20, 60), process.stderr
-        children = _descendants(process.pid)
+        children = descendants(process.pid)
         # Ctrl-C reaches the whole foreground group; SIGTERM (kill, a job scheduler) only the command
         os.killpg(process.pid, how) if how == signal.SIGINT else process.send_signal(how)
         started = time.monotonic()
