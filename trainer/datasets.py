@@ -227,10 +227,9 @@ def _already_complete(root: Path, identity: dict[str, Any]) -> DatasetResult | N
             hint="choose another folder or delete this one",
         )
     missing = _missing_files(root, dict(data["counts"]))
-    if missing:
+    if missing:  # the marker stays: _check_target takes it as this same dataset, to be completed
         log.warning(f"{root}: {missing} file(s) of the finished {identity['name']} dataset are missing; "
                     "writing them again")
-        write_json_atomic(root / IN_PROGRESS, identity)  # an unfinished write of this dataset, to be completed
         return None
     log.debug(f"{root}: {identity['name']} already complete ({counts_text(data['counts'])}); nothing to do")
     return DatasetResult(root, str(data["name"]), list(data["classes"]), dict(data["counts"]), 0, True)
@@ -262,7 +261,7 @@ def _check_target(root: Path, identity: dict[str, Any]) -> None:
                 f"{root} holds an unfinished write of another dataset ({_describe(unfinished)})",
                 hint="delete the folder or rerun that exact command",
             )
-    elif root.is_dir():
+    elif root.is_dir() and not (root / MARKER).is_file():  # a marker is this dataset's (_already_complete checked)
         found = sorted(p.name for p in root.iterdir() if not p.name.startswith("."))
         if found:
             raise InferKitError(
