@@ -187,13 +187,11 @@ def process_pool(workers: int, *, what: str, hint: str, initializer: Callable[..
                 raise InferKitError(f"a {what} worker process could not start: {why.read_text()}",
                                     hint="report this if it happens in a plain install") from None
             raise InferKitError(f"a {what} worker process died (killed, or out of memory)", hint=hint) from None
-        except SystemExit as exc:
+        except BaseException as exc:  # Ctrl-C, SIGTERM or an error here: the workers' tasks stop too
             _stop_workers(executor)
-            if type(exc.__cause__).__name__ == "_RemoteTraceback":  # a worker was sent SIGTERM by someone else
+            if isinstance(exc, SystemExit) and type(exc.__cause__).__name__ == "_RemoteTraceback":
+                # a task's SystemExit: its worker was sent SIGTERM by someone other than this command
                 raise InferKitError(f"a {what} worker process was stopped (SIGTERM)", hint=hint) from None
-            raise
-        except BaseException:
-            _stop_workers(executor)
             raise
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
