@@ -231,10 +231,7 @@ def quantize_onnx(model: str | os.PathLike[str], calibration: str | os.PathLike[
         raise InferKitError(f"--samples must be at least 1, got {samples}")
     model_path = Path(model)
     out = Path(output) if output else model_path.with_name(model_path.stem + ".int8.onnx")
-    check_output_file(out, what="quantized model")
-    if out.exists() and model_path.exists() and out.samefile(model_path):
-        raise InferKitError(f"the quantized model would overwrite the float32 model {model_path}",
-                            hint="give another -o, e.g. " + model_path.stem + ".int8.onnx")
+    check_output_file(out, what="quantized model", keep={"the float32 model": model_path})
     where = model_path.name
     if where.endswith(EMULATED_SUFFIX):  # its AIPP front and rounding casts are no network to quantize
         raise InferKitError(f"{where} is an emulated artifact (precision mode and AIPP applied)",

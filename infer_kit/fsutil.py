@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -27,13 +27,25 @@ os.umask(_UMASK)
 FILE_MODE = 0o666 & ~_UMASK
 
 
-def check_output_file(path: str | os.PathLike[str], *, what: str = "output file") -> Path:
-    """``path`` can be written as a file: not a folder, under folders that exist or can be made, writable."""
+def check_output_file(path: str | os.PathLike[str], *, what: str = "output file",
+                      keep: Mapping[str, str | os.PathLike[str] | None] | None = None) -> Path:
+    """``path`` can be written as a file: not a folder, under folders that exist or can be made, writable, and
+    none of the files in ``keep`` (what the command reads or writes besides, by what the user calls them)."""
     path = Path(path)
     if path.is_dir():
         raise _error(f"{what} {path} is a folder", "give a file name")
+    for label, other in (keep or {}).items():
+        if other is not None and _same_file(path, Path(other)):
+            raise _error(f"{what} {path} is {label} itself: writing it would overwrite {label}",
+                         "give another file name")
     _check_parent(path.parent, what=what, target=path)
     return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return a.samefile(b)
+    return a.resolve() == b.resolve()
 
 
 def check_output_dir(path: str | os.PathLike[str], *, what: str = "output folder") -> Path:

@@ -204,9 +204,8 @@ def evaluate(
     truth = load_ground_truth(labels)
     outputs = find_outputs(result_dirs, dtype=dtype, width=width)
     result_file = check_output_file(_result_path(output, outputs.folders[0]), what="result file")
-    if details is not None and Path(details).resolve() == result_file.resolve():
-        raise InferKitError(f"--details {details} is the result file itself: the details would replace result.json",
-                            hint="give the details another file name, e.g. details.json")
+    if details is not None:
+        check_output_file(details, what="details file", keep={"the result file": result_file})
     missing = _match(outputs, truth, allow_partial)
     classes, width_source = expected_width(outputs)
     offset, reason = _label_offset(label_offset, classes)
