@@ -24,6 +24,7 @@ from __future__ import annotations
 import configparser
 import os
 from pathlib import Path
+from typing import Any
 
 from infer_kit.aipp.config import AippOp
 from infer_kit.errors import InferKitError
@@ -60,19 +61,18 @@ def read_ais_aipp_config(path: str | os.PathLike[str]) -> AippOp:
         raise _fail(where, "nums of section aipp_op in .config file is not supported, please check it!")
     options = parser.options(SECTION)
 
-    def integer(key: str) -> int:
+    def number(key: str, kind: type) -> Any:
         try:
-            return parser.getint(SECTION, key)
+            return (parser.getint if kind is int else parser.getfloat)(SECTION, key)
         except ValueError:
-            raise _fail(where, f"get int type value from aipp config file failed, head name:{SECTION}, key "
-                        f"name:{key}") from None
+            raise _fail(where, f"get {kind.__name__} type value from aipp config file failed, head name:{SECTION}, "
+                        f"key name:{key}") from None
+
+    def integer(key: str) -> int:
+        return number(key, int)
 
     def floating(key: str) -> float:
-        try:
-            return parser.getfloat(SECTION, key)
-        except ValueError:
-            raise _fail(where, f"get float type value from aipp config file failed, head name:{SECTION}, key "
-                        f"name:{key}") from None
+        return number(key, float)
 
     def optional_int(key: str) -> int:
         return integer(key) if key in options else 0
